@@ -1,0 +1,50 @@
+"""notescore: is a social-media note genuine, sponsored or possibly false?
+
+The runtime library. It never imports torch; models run with ONNX Runtime.
+
+Example:
+    >>> from nlp import NoteClassifier
+    >>> clf = NoteClassifier.load()
+    >>> clf.predict("戳链接领券，私信我拿优惠码！").label
+    'sponsored'
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from nlp.classifier import NoteClassifier, Prediction, default_model_dir
+from nlp.encoding import compose_text
+from nlp.errors import (
+    InputFormatError,
+    MissingDependencyError,
+    ModelFormatError,
+    ModelNotFoundError,
+    NotescoreError,
+    RecordError,
+)
+from nlp.keywords import KeywordExtractor, extract_keywords
+from nlp.model_config import LABELS, ModelConfig, load_model_config
+from nlp.scoring import ScoreSummary, score_file, score_records
+
+__all__ = [
+    "LABELS",
+    "InputFormatError",
+    "KeywordExtractor",
+    "MissingDependencyError",
+    "ModelConfig",
+    "ModelFormatError",
+    "ModelNotFoundError",
+    "NoteClassifier",
+    "NotescoreError",
+    "Prediction",
+    "RecordError",
+    "ScoreSummary",
+    "__version__",
+    "compose_text",
+    "default_model_dir",
+    "extract_keywords",
+    "load_model_config",
+    "score_file",
+    "score_records",
+]

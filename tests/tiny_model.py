@@ -1,0 +1,105 @@
+"""Build tiny notescore model folders for tests, with no torch and no network.
+
+The graph is a bag-of-embeddings classifier (Gather, masked mean, MatMul):
+the same inputs, outputs and folder layout as a real exported model, small
+enough to build in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+CHARS = (
+    "的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长"
+    "知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被走电四第门相次东政海口使教西再平真听世气信北少关并内加化由却代军产入先山五太水万市眼体别处总才场师书比住员九笑性通目华报立马命张活难神数件安表原车白应路期叫死常提感金何更反合放做系计或司利受光王果亲界及今京务制解各任至清物台象记边共风战干接它许八特觉望直服毛林题建南度统色字请交爱让认算论百吃义科怎元社术结六功指思非流每青管夫连远资队跟带花快条院变联言权往展该领传近留红治决周保达办运武半候七必城父强步完革深区即求品士转量空甚众技轻程告江语英基派满式李息写呢识极令黄德收脸钱党倒未持取设始版双历越史商千片容研像找友孩站广改议形委早房音火际则首单据导影失拿网香似斯专石若兵弟谁校读志飞观争究包组造落视济喜离虽坏兴切"
+    "霜面膜肤皮痘链接券优惠码私信抽奖转发关注瘦斤根治效谣言医生权威研究涨价仅剩亮白嫩滑敏感油干补湿防晒"
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,!?#@$%&*()-:;'\"，。！？：；、…～【】《》"
+)
+LABELS = ["genuine", "sponsored", "possibly_false"]
+
+
+def build_tokenizer(path: Path) -> None:
+    """A character-level Unigram tokenizer with XLM-R style special tokens."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    seen: list[str] = []
+    for c in CHARS:
+        if c not in seen and c != " ":
+            seen.append(c)
+    vocab = [(s, 0.0) for s in SPECIALS] + [("▁", -2.0)] + [(c, -5.0) for c in seen]
+    vocab += [("▁" + c, -6.0) for c in seen if c.isascii() and c.isalnum()]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.save(str(path))
+
+
+def build_onnx(path: Path, vocab_size: int, hidden: int = 16, seed: int = 0, n_labels: int = 3) -> None:
+    """A bag-of-embeddings ONNX classifier with notescore's input/output names."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(0, 1, (vocab_size, hidden)).astype(np.float32)
+    w = rng.normal(0, 1, (hidden, n_labels)).astype(np.float32)
+    b = np.zeros(n_labels, dtype=np.float32)
+    nodes = [
+        helper.make_node("Gather", ["emb", "input_ids"], ["x"]),
+        helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["m", "axis2"], ["m3"]),
+        helper.make_node("Mul", ["x", "m3"], ["xm"]),
+        helper.make_node("ReduceSum", ["xm", "axis1"], ["s"], keepdims=0),
+        helper.make_node("ReduceSum", ["m3", "axis1"], ["n"], keepdims=0),
+        helper.make_node("Div", ["s", "n"], ["mean"]),
+        helper.make_node("MatMul", ["mean", "w"], ["z"]),
+        helper.make_node("Add", ["z", "b"], ["logits"]),
+    ]
+    inits = [
+        numpy_helper.from_array(emb, "emb"),
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(b, "b"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_labels])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def build_model_folder(folder: Path, max_length: int = 64) -> Path:
+    """Write a complete tiny model folder and return it."""
+    from tokenizers import Tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    build_tokenizer(folder / "tokenizer.json")
+    vocab_size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
+    build_onnx(folder / "model.onnx", vocab_size)
+    config = {
+        "format_version": 1,
+        "labels": LABELS,
+        "max_length": max_length,
+        "head_fraction": 0.5,
+        "model_file": "model.onnx",
+        "tokenizer_file": "tokenizer.json",
+        "normalization_file": None,
+        "base_model": "tiny-test",
+        "name": "tiny-test",
+        "training_data": [{"name": "none", "rows": 0, "license": "n/a"}],
+    }
+    (folder / "notescore.json").write_text(json.dumps(config))
+    return folder

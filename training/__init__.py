@@ -1,0 +1,1 @@
+"""Training: base model preparation and fine-tuning for notescore."""

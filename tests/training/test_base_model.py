@@ -207,7 +207,7 @@ def test_embeddings_match_engine(hf_model, hf_tokenizer, engine) -> None:
     ours = _embed(hf_model, hf_tokenizer, [PREFIX + t for t in texts])
     ref = engine.passage(texts)
     cos = (ours * ref).sum(-1)
-    assert cos.min() >= 0.999, dict(zip(TEXTS, cos.round(5).tolist()))
+    assert cos.min() >= 0.999, dict(zip(TEXTS, cos.round(5).tolist(), strict=True))
 
 
 def test_converted_folder_contents(converted: Path, real_e5s1: E5S1) -> None:
@@ -224,9 +224,7 @@ def test_converted_folder_contents(converted: Path, real_e5s1: E5S1) -> None:
     assert len(marker["source_sha256"]) == 64
 
 
-def test_subset_gives_identical_hidden_states(
-    real_e5s1: E5S1, hf_tokenizer, hf_model, tmp_path: Path
-) -> None:
+def test_subset_gives_identical_hidden_states(real_e5s1: E5S1, hf_tokenizer, hf_model, tmp_path: Path) -> None:
     from transformers import BertModel
 
     texts = [PREFIX + TEXTS["zh"], PREFIX + TEXTS["mixed"], PREFIX + EXTRA[0]]
@@ -306,8 +304,7 @@ def _synthetic_file() -> bytes:
         ("emb.ln.w", 0, H, f32(H)),
         ("emb.ln.b", 0, H, f32(H)),
     ]
-    for name, rows, cols in [("q", H, H), ("k", H, H), ("v", H, H), ("ao", H, H),
-                             ("fi", FF, H), ("fo", H, FF)]:
+    for name, rows, cols in [("q", H, H), ("k", H, H), ("v", H, H), ("ao", H, H), ("fi", FF, H), ("fo", H, FF)]:
         tensors.append((f"l0.{name}.w", 1, rows * cols, q4(rows, cols)))
         tensors.append((f"l0.{name}.b", 0, rows, f32(rows)))
         if name in ("ao", "fo"):

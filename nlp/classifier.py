@@ -14,6 +14,7 @@ from nlp.encoding import NoteEncoder, compose_text
 from nlp.errors import ModelFormatError, ModelNotFoundError, RecordError, require_extra
 from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor
 from nlp.model_config import ModelConfig, load_model_config
+from nlp.ngram import blend
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,14 @@ class NoteClassifier:
         self.encoder = encoder
         self._keywords = keywords
         self.batch_size = batch_size
+        self._ngram = None
+        self.ngram_weight = 0.0
+        ngram = config.extra.get("ngram")
+        if ngram:
+            from nlp.ngram import NgramModel
+
+            self._ngram = NgramModel.load(folder / ngram["file"])
+            self.ngram_weight = float(ngram["weight"])
 
     @classmethod
     def load(
@@ -218,11 +227,13 @@ class NoteClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         ids = self.encoder.token_ids(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        logits = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            out[chunk] = _softmax(self.logits([ids[i] for i in chunk]))
-        return out
+            logits[chunk] = self.logits([ids[i] for i in chunk])
+        if self._ngram is None or self.ngram_weight <= 0:
+            return _softmax(logits)
+        return blend(logits, self._ngram.logits(texts), self.ngram_weight).astype(np.float32)
 
     def logits(self, rows: list[list[int]]) -> np.ndarray:
         """Run the model on token id lists (one padded batch)."""

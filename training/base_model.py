@@ -838,7 +838,8 @@ def ensure_base(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         shutil.rmtree(target, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        convert_e5s1(src, tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        convert_e5s1(src, tmp, embed_normalization=False)  # fast path: runtime applies normalization.json
         try:
             os.rename(tmp, target)
         except OSError:

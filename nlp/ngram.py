@@ -1,0 +1,127 @@
+"""A hashed n-gram linear model, blended with the transformer's output.
+
+Lexical cues — 私信, 戳链接, 根治, "link in bio", "guaranteed" — and the style
+words that give away a fake review are what n-gram models have always caught
+well (Ott et al.'s SVM), and they complement a small transformer. Features:
+lower-cased word uni- and bigrams for Latin text, character uni-, bi- and
+trigrams for CJK runs, hashed (CRC32) into a fixed number of buckets, weighted
+by sublinear tf × idf and L2-normalised. The linear weights live in ``ngram.npz``
+next to the ONNX graph; numpy only.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from nlp.errors import ModelFormatError, ModelNotFoundError
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[\u3400-\u9fff\uf900-\ufaff]+|[#@$%!?]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def ngram_terms(text: str) -> list[str]:
+    """The n-gram terms of one text (before hashing).
+
+    Example:
+        >>> ngram_terms("Link in bio 戳链接")[:4]
+        ['w:link', 'w:in', 'w:bio', 'w:link in']
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    words: list[str] = []
+    terms: list[str] = []
+    for token in _WORD.findall(text):
+        if _CJK.match(token):
+            for n in (1, 2, 3):
+                terms.extend("c:" + token[i : i + n] for i in range(len(token) - n + 1))
+            words.append("<cjk>")
+        else:
+            words.append(token)
+    terms.extend("w:" + w for w in words if w != "<cjk>")
+    terms.extend(f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False) if "<cjk>" not in (a, b))
+    return terms
+
+
+def hash_counts(text: str, buckets: int) -> dict[int, int]:
+    """Bucket → count for one text."""
+    counts: dict[int, int] = {}
+    for term in ngram_terms(text):
+        h = zlib.crc32(term.encode("utf-8")) % buckets
+        counts[h] = counts.get(h, 0) + 1
+    return counts
+
+
+class NgramModel:
+    """Linear model over hashed tf-idf n-grams.
+
+    Args:
+        weights: [buckets, n_labels] float32.
+        bias: [n_labels] float32.
+        idf: [buckets] float32.
+    """
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, idf: np.ndarray) -> None:
+        self.weights = weights.astype(np.float32)
+        self.bias = bias.astype(np.float32)
+        self.idf = idf.astype(np.float32)
+        self.buckets = int(idf.shape[0])
+
+    @classmethod
+    def load(cls, path: str | Path) -> NgramModel:
+        """Load ``ngram.npz``.
+
+        Raises:
+            ModelNotFoundError: the file is missing.
+            ModelFormatError: arrays are missing or their shapes disagree.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelNotFoundError(f"n-gram file {path} named in notescore.json is missing")
+        try:
+            data = np.load(path)
+            model = cls(data["weights"], data["bias"], data["idf"])
+        except (KeyError, ValueError, OSError) as exc:
+            raise ModelFormatError(f"{path}: expected arrays weights, bias, idf ({exc})") from exc
+        if model.weights.shape != (model.buckets, model.bias.shape[0]):
+            raise ModelFormatError(f"{path}: weights {model.weights.shape} do not fit idf/bias shapes")
+        return model
+
+    def save(self, path: str | Path) -> None:
+        """Write ``ngram.npz`` (weights stored as float16 to keep the folder small)."""
+        np.savez_compressed(path, weights=self.weights.astype(np.float16), bias=self.bias, idf=self.idf)
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Logits [len(texts), n_labels]."""
+        out = np.tile(self.bias, (len(texts), 1))
+        for row, text in enumerate(texts):
+            counts = hash_counts(text, self.buckets)
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            values = (1.0 + np.log(tf)) * self.idf[idx]
+            norm = float(np.sqrt((values * values).sum())) or 1.0
+            out[row] += (values / norm) @ self.weights[idx]
+        return out
+
+
+def blend(transformer_logits: np.ndarray, ngram_logits: np.ndarray | None, weight: float) -> np.ndarray:
+    """Probabilities from a weighted sum of the two models' log-probabilities.
+
+    ``weight`` is the n-gram model's share (0 = transformer only).
+    """
+
+    def log_softmax(x: np.ndarray) -> np.ndarray:
+        z = x - x.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    z = log_softmax(transformer_logits)
+    if ngram_logits is not None and weight > 0:
+        z = (1.0 - weight) * z + weight * log_softmax(ngram_logits)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

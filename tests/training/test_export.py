@@ -1,0 +1,247 @@
+"""Tests of training.export: vocabulary trimming, ONNX export, parity, the folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from nlp.errors import ModelNotFoundError  # noqa: E402
+from training.export import (  # noqa: E402
+    ExportError,
+    default_keep_ids,
+    export_model,
+    trim_vocabulary,
+)
+
+LABELS = ["genuine", "sponsored", "possibly_false"]
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+CHARS = (
+    "的一是不了人我在有他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没"
+    "霜面膜肤皮痘链接券优惠码私信抽奖转发关注瘦斤根治效谣言医生权威研究涨价仅剩亮白嫩滑敏感油干补湿防晒买用"
+    "abcdefghijklmnopqrstuvwxyz0123456789.,!?#@%，。！？：、～"
+)
+WORDS = ["面霜", "好用", "链接", "优惠码", "私信", "医生", "防晒", "the", "code", "link", "good", "skin"]
+TEXTS = [
+    "面霜好用，干皮冬天刚好",
+    "私信我拿优惠码！链接在主页",
+    "医生说防晒很重要",
+    "good skin cream, use code abc10",
+    "the link is in my bio #ad",
+    "涨价了，仅剩三天",
+    "抽奖转发关注",
+    "这个面膜我用了一个月，皮肤亮白嫩滑",
+    "权威研究：根治痘痘",
+    "油皮补湿也不闷",
+    "我在家里用，效果还可以",
+    "瘦了十斤？谣言",
+    "敏感肌可以用吗",
+    "the cream is good for dry skin",
+    "买了两瓶，好用",
+    "优惠券在评论区",
+    "防晒霜不油",
+    "医生研究说有效",
+    "一天用两次",
+    "私信 code 50",
+]
+
+
+def _build_tokenizer(path: Path) -> int:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    chars = list(dict.fromkeys(CHARS))
+    vocab = [(s, 0.0) for s in SPECIALS] + [("▁", -2.0)]
+    vocab += [(c, -5.0 - 0.01 * i) for i, c in enumerate(chars)]
+    vocab += [("▁" + c, -6.0) for c in chars]
+    vocab += [(w, -4.0) for w in WORDS] + [("▁" + w, -3.5) for w in WORDS]
+    vocab += [("▁好用", -3.0), ("用了", -4.5), ("一个月", -4.0)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tok.save(str(path))
+    return tok.get_vocab_size()
+
+
+def _checkpoint(folder: Path, seed: int = 0) -> Path:
+    from transformers import BertConfig, BertModel
+
+    from nlp.encoding import NoteEncoder
+    from training.model import NoteModel, save_checkpoint
+
+    folder.mkdir(parents=True)
+    vocab = _build_tokenizer(folder / "tokenizer.json")
+    (folder / "normalization.json").write_text("{}\n")
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=1,
+    )
+    config._attn_implementation = "eager"
+    model = NoteModel(BertModel(config, add_pooling_layer=False), len(LABELS))
+    with torch.no_grad():  # larger head weights: distinct class scores on a tiny model
+        model.head.weight.normal_(0, 2.0)
+    enc = NoteEncoder(folder / "tokenizer.json", 64)
+    seen = sorted({i for row in enc.token_ids(TEXTS) for i in row})
+    meta = {
+        "labels": LABELS,
+        "max_length": 64,
+        "head_fraction": 0.5,
+        "base_model": "tiny-random",
+        "training_data": [{"name": "tiny", "rows": 20, "license": "CC0"}],
+        "dev_metrics": {"macro_f1": 0.5},
+        "train_config": {"epochs": 1},
+        "seen_piece_ids": seen,
+    }
+    save_checkpoint(model, folder, meta)
+    with (folder / "dev.jsonl").open("w", encoding="utf-8") as fh:
+        for i, text in enumerate(TEXTS):
+            label = LABELS[i % 3] if i % 5 else None
+            record = {"text": text, "label": label, "labels_allowed": LABELS, "source": "tiny"}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("ckpt") / "ckpt")
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "model"
+    report = export_model(checkpoint, out, quantize=True, trim=True, optimize=False, top_n=5)
+    return out, report
+
+
+def test_export_folder_loads_and_reports_parity(exported, checkpoint):
+    from nlp import NoteClassifier
+    from nlp.model_config import load_model_config
+
+    out, report = exported
+    assert sorted(p.name for p in out.iterdir()) == [
+        "model.onnx",
+        "normalization.json",
+        "notescore.json",
+        "tokenizer.json",
+    ]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # temp folders gone
+    config = load_model_config(out)
+    parity = config.extra["parity"]
+    assert parity["fp32_vs_torch_max_abs_dprob"] <= 1e-4
+    assert parity["int8_vs_fp32_agreement"] >= 0.99
+    assert config.extra["training_data"][0]["name"] == "tiny"
+    assert set(config.extra["versions"]) >= {"notescore", "onnxruntime", "torch", "transformers", "onnx"}
+    assert config.extra["metrics"]["export"]["int8"]["n"] == 16  # rows with a label
+    assert report["vocabulary"]["kept"] < report["vocabulary"]["of"]
+    clf = NoteClassifier.load(out, threads=1, keywords=False)
+    probs = clf.predict_proba(TEXTS)
+    assert probs.shape == (len(TEXTS), 3)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_int8_labels_agree_with_torch(exported, checkpoint):
+    from nlp import NoteClassifier
+    from nlp.encoding import NoteEncoder
+    from training.model import load_checkpoint
+
+    out, _ = exported
+    model, _ = load_checkpoint(checkpoint)
+    enc = NoteEncoder(checkpoint / "tokenizer.json", 64)
+    batch = enc.pad(enc.token_ids(TEXTS))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)).numpy()
+    probs = NoteClassifier.load(out, threads=1, keywords=False).predict_proba(TEXTS)
+    assert np.mean(probs.argmax(1) == ref.argmax(1)) >= 0.9
+
+
+def test_fp32_onnx_matches_torch(checkpoint, tmp_path):
+    import onnxruntime as ort
+
+    from nlp.encoding import NoteEncoder
+    from training.model import load_checkpoint
+
+    out = tmp_path / "fp32"
+    report = export_model(checkpoint, out, quantize=False, trim=False, optimize=False)
+    assert report["parity"]["fp32_vs_torch_max_abs_dprob"] <= 1e-4
+    model, _ = load_checkpoint(checkpoint)
+    enc = NoteEncoder(out / "tokenizer.json", 64)
+    batch = enc.pad(enc.token_ids(TEXTS))
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask})[0]
+    with torch.no_grad():
+        want = model(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)).numpy()
+    assert np.abs(got - want).max() <= 1e-4
+
+
+def test_trim_vocabulary_keeps_tokenisation(checkpoint, tmp_path):
+    from tokenizers import Tokenizer
+
+    full = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
+    texts = TEXTS[:10]
+    used = {i for t in texts for i in full.encode(t).ids}
+    old_ids = trim_vocabulary(checkpoint / "tokenizer.json", used, tmp_path / "tok.json")
+    trimmed = Tokenizer.from_file(str(tmp_path / "tok.json"))
+    assert trimmed.get_vocab_size() == len(old_ids) < full.get_vocab_size()
+    assert old_ids[:4] == [0, 1, 2, 3]
+    for text in texts:
+        want = full.encode(text)
+        got = trimmed.encode(text)
+        assert got.tokens == want.tokens
+        assert [old_ids[i] for i in got.ids] == want.ids
+    # the post-processor and unk keep pointing at the special pieces
+    data = json.loads((tmp_path / "tok.json").read_text(encoding="utf-8"))
+    assert data["model"]["unk_id"] == 3
+    enc = trimmed.encode("面霜")
+    assert enc.tokens[0] == "<s>" and enc.tokens[-1] == "</s>"
+    # a dropped piece falls back to kept pieces; a dropped character becomes <unk>
+    trim_vocabulary(
+        checkpoint / "tokenizer.json",
+        [full.token_to_id(p) for p in ("▁", "防", "晒")],
+        tmp_path / "tok2.json",
+    )
+    small = Tokenizer.from_file(str(tmp_path / "tok2.json"))
+    assert full.encode("防晒", add_special_tokens=False).tokens == ["▁防晒"]
+    assert small.encode("防晒", add_special_tokens=False).tokens == ["▁", "防", "晒"]
+    assert 3 in small.encode("瘦", add_special_tokens=False).ids
+
+
+def test_default_keep_ids_covers_single_characters(checkpoint):
+    data = json.loads((checkpoint / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    keep = set(default_keep_ids(checkpoint / "tokenizer.json", [], top_n=0))
+    singles = {i for i, (p, _) in enumerate(vocab) if len(p.removeprefix("▁")) <= 1}
+    assert singles <= keep
+    assert not any(vocab[i][0].removeprefix("▁") in WORDS for i in keep)
+    top = set(default_keep_ids(checkpoint / "tokenizer.json", [], top_n=8))  # 4 specials, ▁, 3 words
+    assert len(top - keep) == 3
+
+
+def test_bad_checkpoint_folder_raises(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        export_model(tmp_path / "nope", tmp_path / "out")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError, match="model.safetensors is missing"):
+        export_model(tmp_path / "half", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_error_is_a_notescore_error():
+    from nlp.errors import NotescoreError
+
+    assert issubclass(ExportError, NotescoreError) and issubclass(ExportError, RuntimeError)

@@ -1,0 +1,203 @@
+"""Readers for the third-party corpora in ``../shared/data`` (never copied into
+the repository; read at training and evaluation time only).
+
+Each reader returns records in the training format: ``text``, ``source``, and
+``label`` or ``labels_allowed`` per the mapping in ``shared/data/README.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nlp.errors import NotescoreError
+
+NOT_FALSE = ["genuine", "sponsored"]
+NOT_SPONSORED = ["genuine", "possibly_false"]
+
+
+class CorpusNotFoundError(NotescoreError, FileNotFoundError):
+    """The shared corpora folder, or one corpus, is not on this machine."""
+
+
+def shared_data_dir() -> Path | None:
+    """``$NOTESCORE_SHARED_DATA``, else ``../shared/data`` beside the checkout; None if absent."""
+    env = os.environ.get("NOTESCORE_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parents[1]
+    candidates += [here.parent / "shared" / "data", here / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _csv_rows(path: Path, **kwargs) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="", errors="replace") as f:
+        return list(csv.DictReader(f, **kwargs))
+
+
+def weibo_rumor_ced(root: Path) -> list[dict[str, Any]]:
+    """Weibo posts 2011–14: rumor → possibly_false; non-rumor → not possibly_false."""
+    out = []
+    for row in _csv_rows(root / "weibo_rumor_ced" / "ced_labeled.csv"):
+        text = (row.get("text") or "").strip()
+        if not text:
+            continue
+        if row["label"] == "rumor":
+            out.append({"text": text, "label": "possibly_false"})
+        elif row["label"] == "non-rumor":
+            out.append({"text": text, "labels_allowed": NOT_FALSE})
+    return out
+
+
+def hrde_health_rumor_zh(root: Path) -> list[dict[str, Any]]:
+    """Health claims: 是谣言 → possibly_false; 不是谣言 → not possibly_false; 不相关 dropped."""
+    data = json.loads((root / "hrde_health_rumor_zh" / "dev_data.json").read_text(encoding="utf-8"))
+    out = []
+    for item in data:
+        text, label = (item.get("input") or "").strip(), item.get("label")
+        if not text:
+            continue
+        if label == "是谣言":
+            out.append({"text": text, "label": "possibly_false"})
+        elif label == "不是谣言":
+            out.append({"text": text, "labels_allowed": NOT_FALSE})
+    return out
+
+
+def _reviews(path: Path) -> list[dict[str, Any]]:
+    return [
+        {"text": row["review"].strip(), "label": "genuine"}
+        for row in _csv_rows(path)
+        if (row.get("review") or "").strip()
+    ]
+
+
+def chnsenticorp_htl(root: Path) -> list[dict[str, Any]]:
+    """Hotel reviews, taken as genuine (a proxy: nothing says they are not)."""
+    return _reviews(root / "chnsenticorp_htl" / "ChnSentiCorp_htl_all.csv")
+
+
+def waimai_10k(root: Path) -> list[dict[str, Any]]:
+    """Food-delivery reviews, taken as genuine (a proxy)."""
+    return _reviews(root / "waimai_10k" / "waimai_10k.csv")
+
+
+def game_chat_ads_zh(root: Path) -> list[dict[str, Any]]:
+    """In-game chat: 1 (ad) → sponsored; 0 → not sponsored."""
+    out = []
+    for name in ("train.txt", "validation.txt"):
+        with open(root / "game_chat_ads_zh" / name, encoding="utf-8", errors="replace") as f:
+            next(f, None)
+            for line in f:
+                label, _, text = line.rstrip("\n").partition("\t")
+                text = text.strip()
+                if not text or label not in ("0", "1"):
+                    continue
+                out.append({"text": text, "label": "sponsored"} if label == "1" else {"text": text, "labels_allowed": NOT_SPONSORED})
+    return out
+
+
+def sms_spam_uci(root: Path) -> list[dict[str, Any]]:
+    """SMS: spam → sponsored; ham → not sponsored."""
+    out = []
+    with open(root / "sms_spam_uci" / "SMSSpamCollection", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            label, _, text = line.rstrip("\n").partition("\t")
+            if not text.strip():
+                continue
+            out.append({"text": text, "label": "sponsored"} if label == "spam" else {"text": text, "labels_allowed": NOT_SPONSORED})
+    return out
+
+
+def _covid(root: Path, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        for row in _csv_rows(root / "covid_fakenews_constraint" / name, delimiter="\t"):
+            text, label = (row.get("tweet") or "").strip(), (row.get("label") or "").strip()
+            if not text:
+                continue
+            if label == "fake":
+                out.append({"text": text, "label": "possibly_false"})
+            elif label == "real":
+                out.append({"text": text, "labels_allowed": NOT_FALSE})
+    return out
+
+
+def covid_fakenews_train(root: Path) -> list[dict[str, Any]]:
+    """CONSTRAINT COVID posts, train + valid splits: fake → possibly_false; real → not."""
+    return _covid(root, ("train.tsv", "valid.tsv"))
+
+
+def covid_fakenews_test(root: Path) -> list[dict[str, Any]]:
+    """CONSTRAINT COVID posts, test split."""
+    return _covid(root, ("test.tsv",))
+
+
+def op_spam_ott(root: Path) -> list[dict[str, Any]]:
+    """Ott et al. hotel reviews: truthful → genuine; deceptive → possibly_false.
+
+    CC BY-NC-SA: for the retraining benchmark and evaluation only, never in the
+    shipped model's training data. Records keep ``hotel`` and ``polarity``.
+    """
+    out = []
+    for row in _csv_rows(root / "op_spam_ott" / "deceptive-opinion.csv"):
+        label = "genuine" if row["deceptive"] == "truthful" else "possibly_false"
+        out.append({"text": row["text"].strip(), "label": label, "hotel": row["hotel"], "polarity": row["polarity"]})
+    return out
+
+
+# name → (reader, licence as stated in SOURCE.md)
+CORPORA: dict[str, tuple[Callable[[Path], list[dict[str, Any]]], str]] = {
+    "weibo_rumor_ced": (weibo_rumor_ced, "research use (no licence file; cite Song et al. 2018)"),
+    "hrde_health_rumor_zh": (hrde_health_rumor_zh, "Apache-2.0 (README badge)"),
+    "chnsenticorp_htl": (chnsenticorp_htl, "research use (no licence file)"),
+    "waimai_10k": (waimai_10k, "research use (no licence file)"),
+    "game_chat_ads_zh": (game_chat_ads_zh, "no licence file"),
+    "sms_spam_uci": (sms_spam_uci, "CC BY 4.0 (UCI)"),
+    "covid_fakenews_constraint": (covid_fakenews_train, "research use (CONSTRAINT@AAAI-2021)"),
+    "covid_fakenews_constraint_test": (covid_fakenews_test, "research use (CONSTRAINT@AAAI-2021)"),
+    "op_spam_ott": (op_spam_ott, "CC BY-NC-SA 3.0"),
+}
+
+
+def load_corpus(name: str, root: Path | None = None, cap: int = 0, seed: int = 0) -> list[dict[str, Any]]:
+    """Read one corpus as training records with ``source`` set to its name.
+
+    Args:
+        name: a key of :data:`CORPORA`.
+        root: the shared data folder (found with :func:`shared_data_dir` when None).
+        cap: keep a seeded sample of at most this many rows, balanced across
+            label kinds (0 = all).
+        seed: sampling seed.
+
+    Raises:
+        CorpusNotFoundError: the folder or the corpus is missing.
+    """
+    root = root or shared_data_dir()
+    if root is None:
+        raise CorpusNotFoundError(
+            "the shared corpora folder was not found; set NOTESCORE_SHARED_DATA to the folder holding them"
+        )
+    reader, _ = CORPORA[name]
+    try:
+        records = reader(root)
+    except FileNotFoundError as exc:
+        raise CorpusNotFoundError(f"corpus {name} is not in {root} ({exc})") from exc
+    for r in records:
+        r["source"] = name
+    if cap and len(records) > cap:
+        rng = random.Random(seed)
+        groups: dict[str, list] = {}
+        for r in records:
+            groups.setdefault(str(r.get("label") or r.get("labels_allowed")), []).append(r)
+        per = cap // len(groups)
+        picked = []
+        for key in sorted(groups):
+            items = groups[key]
+            picked.extend(rng.sample(items, min(per, len(items))))
+        records = picked
+    return records

@@ -1,0 +1,157 @@
+"""The model card (README.md with Hugging Face metadata) of a shipped model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+INTENDED_USE = """\
+## Intended use
+
+- Triage of Xiaohongshu/RedNote-style notes, Weibo posts, reviews and captions
+  (Chinese, English, mixed) for trust-and-safety and marketing-analysis teams:
+  which notes look like undisclosed or disclosed promotion, which make claims
+  likely to be false, which read as first-hand experience.
+- A ranking and sampling signal for human review, not an automatic verdict on a
+  person or an account. The label is about the text (LABELS.md), not its author.
+- Retraining on your own labelled notes (`notescore train`) is expected to beat
+  this model on your platform.
+"""
+
+LIMITATIONS = """\
+## Limitations and known confounds
+
+- The project's own notes were written by the notescore developers to the label
+  guide; they are varied, but they are not real platform posts. Scores on real
+  notes are lower than on the project's test split (see the real-corpus rows).
+- The real corpora each speak to one label and carry their own style (2011–14
+  Weibo news-style rumours, official-agency COVID posts, chat-spam ads,
+  machine-written health texts). They were sampled and down-weighted, and
+  one-sided sources only exclude a label (loss over the allowed set), but a model
+  can still learn a source's style instead of the concept: compare the per-source
+  rows below, and hold out your own sources when you evaluate.
+- Sponsorship that leaves no trace in the text (a paid post written as a plain
+  personal story) cannot be detected from the text; nor can facts that need the
+  world to check (a price, a clinic's licence).
+- Long notes: the model reads the title, the start and the end of the body
+  (head + tail truncation); claims in the middle of very long posts can be missed.
+- Inputs in languages other than Chinese and English were not evaluated.
+"""
+
+
+def _table(evaluation: dict[str, Any]) -> str:
+    rows = ["| data | n | accuracy | macro-F1 | genuine R | sponsored R | possibly_false R | one-sided n | in allowed set |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, report in evaluation.items():
+        o = report["overall"]
+        pl = o.get("per_label", {})
+
+        def rec(label: str, pl=pl) -> str:
+            s = pl.get(label, {})
+            return f"{s['recall']:.3f}" if s.get("support") else "–"
+
+        acc = f"{o['accuracy']:.3f}" if o["n"] else "–"
+        f1 = f"{o['macro_f1']:.3f}" if o["n"] else "–"
+        part = f"{o['allowed_accuracy']:.3f}" if o.get("n_partial") else "–"
+        rows.append(f"| {name} | {o['n']} | {acc} | {f1} | {rec('genuine')} | {rec('sponsored')} | "
+                    f"{rec('possibly_false')} | {o.get('n_partial', 0)} | {part} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any], export: dict[str, Any], seconds: float) -> Path:
+    """Write ``README.md`` into a model folder.
+
+    Args:
+        folder: the model folder.
+        meta: its notescore.json content.
+        evaluation: name → report from :mod:`nlp.evaluation`.
+        export: the export report (sizes, parity).
+        seconds: wall time of the whole build.
+
+    Returns:
+        The card's path.
+    """
+    sources = meta.get("training_data", [])
+    test = evaluation.get("notescore-notes test", {}).get("overall", {})
+    kw = evaluation.get("notescore-notes test", {}).get("keywords")
+    parity = meta.get("parity", {})
+    yaml = [
+        "---",
+        "language: [zh, en]",
+        "license: mit",
+        "library_name: onnxruntime",
+        "pipeline_tag: text-classification",
+        "base_model: intfloat/multilingual-e5-small",
+        "datasets:",
+        *[f"  - {s['name'].split(' ')[0]}" for s in sources],
+        "metrics: [accuracy, f1]",
+        "model-index:",
+        "  - name: notescore-base",
+        "    results:",
+        "      - task: {type: text-classification}",
+        "        dataset: {name: notescore-notes test split, type: notescore-notes}",
+        "        metrics:",
+        f"          - {{type: accuracy, value: {test.get('accuracy', 0):.4f}}}",
+        f"          - {{type: f1, name: macro-F1, value: {test.get('macro_f1', 0):.4f}}}",
+        "---",
+    ]
+    training = meta.get("training", {})
+    settings = training.get("settings", {})
+    lines = [
+        *yaml,
+        "",
+        "# notescore-base",
+        "",
+        "Labels every note `genuine`, `sponsored` or `possibly_false` (definitions: LABELS.md in",
+        "the notescore repository) with a probability for each. Fine-tuned from",
+        f"{meta.get('base_model', 'multilingual-e5-small')} (12 layers, hidden 384, mean pooling + linear head),",
+        f"exported to ONNX and quantised to int8 for CPU inference. Max length {meta.get('max_length')} tokens,",
+        "head + tail truncation.",
+        "",
+        INTENDED_USE,
+        "## Training data",
+        "",
+        "| source | rows | licence | loss weight |",
+        "|---|---:|---|---:|",
+        *[f"| {s['name']} | {s['rows']} | {s.get('license', '?')} | {s.get('weight', 1.0)} |" for s in sources],
+        "",
+        "Real corpora were read from `../shared/data` at training time (never copied into",
+        "the repository) and mapped as in its README: rumour/fake → possibly_false, ads/spam →",
+        "sponsored, reviews → genuine; their negative rows only exclude one label (a loss over",
+        "the allowed labels). `op_spam_ott` (CC BY-NC-SA) is not in the training data.",
+        "",
+        f"Settings: {', '.join(f'{k}={settings.get(k)}' for k in ('max_length', 'epochs', 'lr', 'batch_size', 'freeze_embeddings', 'seed'))};",
+        f"{training.get('steps', '?')} steps, best dev macro-F1 {training.get('best_dev_macro_f1', 0):.4f} at epoch "
+        f"{training.get('best_epoch', 0):.2f}. The whole build (`make model`) took {seconds / 60:.0f} min on 2 CPU cores.",
+        "",
+        "## Evaluation",
+        "",
+        "The first row is the project's held-out test split; the others are real corpora:",
+        "those named alone were **not** trained on and are evaluated whole; \"rows not trained",
+        "on\" are the rest of a sampled source. For one-sided rows (e.g. \"not a rumour\") the",
+        "last column is the share predicted inside the allowed labels. R = recall.",
+        "",
+        _table(evaluation),
+        "",
+    ]
+    if kw:
+        lines += [f"Keywords on the test split (LABELS.md matching): precision {kw['precision']:.3f}, "
+                  f"recall {kw['recall']:.3f}, F1 {kw['f1']:.3f}.", ""]  # fmt: skip
+    lines += [
+        "## Export and parity",
+        "",
+        *[f"- {k}: {v}" for k, v in parity.items() if not isinstance(v, (dict, list))],
+        *[f"- {k}: {v}" for k, v in export.items() if k in ("size_mb", "kept_pieces", "optimized", "quantized_gather")],
+        "",
+        LIMITATIONS,
+        "## Files",
+        "",
+        "- `model.onnx` — int8 ONNX graph (inputs `input_ids`, `attention_mask`; output `logits`)",
+        "- `tokenizer.json`, `normalization.json` — trimmed XLM-R Unigram vocabulary and its codepoint map",
+        "- `notescore.json` — labels, max length, truncation, training data, metrics, parity, versions",
+        "- `evaluation.json` — the full evaluation reports (per label, confusion matrices)",
+        "",
+    ]
+    path = folder / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

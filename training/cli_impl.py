@@ -19,6 +19,7 @@ def _logging(quiet: bool) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        log.propagate = False  # onnxruntime configures the root logger; avoid double lines
 
 
 def run_train(

@@ -53,7 +53,17 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def build(out: Path, work: Path, skip_real: bool = False, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def _reused(folder: Path):
+    from training.train import TrainResult
+
+    meta = json.loads((folder / "training_meta.json").read_text())
+    return TrainResult(folder, meta["dev_metrics"]["macro_f1"], meta.get("best_epoch", 0.0), meta.get("steps", 0),
+                       meta.get("seconds", 0.0), meta["dev_metrics"])  # fmt: skip
+
+
+def build(
+    out: Path, work: Path, skip_real: bool = False, settings: dict[str, Any] | None = None, reuse: bool = False
+) -> dict[str, Any]:
     """Train, export and evaluate the shipped model into ``out``; returns the metrics."""
     from nlp import NoteClassifier
     from nlp.evaluation import evaluate_files, evaluate_records
@@ -91,7 +101,11 @@ def build(out: Path, work: Path, skip_real: bool = False, settings: dict[str, An
     for _, _, r in dev_rows:
         r["source"] = "notescore-notes"
     dev_ex = to_examples(dev_rows, config.labels)
-    result = train(config, train_ex, dev_ex, work / "checkpoint", base, training_data=sources)
+    if reuse and (work / "checkpoint" / "training_meta.json").is_file():
+        log.info("reusing the checkpoint in %s", work / "checkpoint")
+        result = _reused(work / "checkpoint")
+    else:
+        result = train(config, train_ex, dev_ex, work / "checkpoint", base, training_data=sources)
     heldout = [r["text"] for _, _, r in load_rows([str(NOTES / "test.jsonl")])]
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -145,6 +159,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "notescore-base")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "make_model")
     parser.add_argument("--no-real", action="store_true", help="train on the project's notes only")
+    parser.add_argument("--reuse-checkpoint", action="store_true", help="skip training when WORK/checkpoint exists")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override a setting key=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -153,7 +168,7 @@ def main() -> None:
         key, _, value = item.partition("=")
         settings[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
     try:
-        metrics = build(args.out, args.work, args.no_real, settings)
+        metrics = build(args.out, args.work, args.no_real, settings, args.reuse_checkpoint)
     except NotescoreError as exc:
         raise SystemExit(f"make model: {exc}") from exc
     for name, m in metrics.items():

@@ -1,0 +1,330 @@
+"""One benchmark measurement in a fresh process (started by bench/run.py).
+
+Each engine runs in its own interpreter so that its load time and peak RSS are
+its own: run.py reads the peak RSS of this process with ``os.wait4``. The result
+is written as JSON to the path in ``$BENCH_RESULT``.
+
+Modes:
+    pipeline  transformers ``pipeline("text-classification")``, torch fp32 on CPU
+    ort       ``NoteClassifier.predict_proba`` (tokenising + ONNX Runtime), no keywords
+    cli       the ``notescore score`` command in-process (``nlp.cli.main``), with
+              timers wrapped around tokenising, inference, n-gram, keywords and load
+    agree     int8-vs-fp32 agreement and macro-F1 on a labelled split
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+T_START = time.monotonic()
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _status(key: str) -> int | None:
+    """A ``VmRSS``/``VmHWM`` value from /proc/self/status, in bytes."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _emit(result: dict) -> None:
+    result.setdefault("rss_end_bytes", _status("VmRSS"))
+    result.setdefault("hwm_bytes", _status("VmHWM"))
+    Path(os.environ["BENCH_RESULT"]).write_text(json.dumps(result, indent=2))
+
+
+def _read_texts(path: str, limit: int | None = None) -> list[str]:
+    """Composed texts (title + body) of a JSONL workload, as the runtime builds them."""
+    from nlp.encoding import compose_text
+    from nlp.scoring import pick_text
+
+    texts = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if limit is not None and len(texts) >= limit:
+                break
+            text, title = pick_text(json.loads(line), n, None, None)
+            texts.append(compose_text(text, title))
+    return texts
+
+
+def _windows(n: int, size: int):
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+# ----------------------------------------------------------------- pipeline
+
+
+def run_pipeline(args: dict) -> dict:
+    """transformers pipeline baseline: the code a user would write."""
+    t0 = time.perf_counter()
+    import torch
+    from transformers import pipeline
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    from nlp.encoding import load_translate_table
+
+    if args.get("threads"):
+        torch.set_num_threads(int(args["threads"]))
+    pipe = pipeline(
+        "text-classification",
+        model=args["model"],
+        tokenizer=args["model"],
+        device=-1,
+        batch_size=args["batch_size"],
+        truncation=True,
+        max_length=args["max_length"],
+    )
+    table = load_translate_table(Path(args["model"]) / "normalization.json")
+    load_s = time.perf_counter() - t0
+    rss_loaded = _status("VmRSS")
+    texts = _read_texts(args["workload"], args.get("limit"))
+    pipe([t.translate(table) for t in texts[: args["batch_size"]]])  # warm-up, not timed
+    repeats = []
+    labels = None
+    for _ in range(args["repeats"]):
+        start = time.perf_counter()
+        # the model's codepoint map (NFKC-like) is applied first, as the runtime does
+        out = pipe([t.translate(table) for t in texts])
+        repeats.append(time.perf_counter() - start)
+        labels = [o["label"] for o in out]
+    return {
+        "engine": "pipeline",
+        "n": len(texts),
+        "batch_size": args["batch_size"],
+        "load_s": load_s,
+        "rss_loaded_bytes": rss_loaded,
+        "repeat_s": repeats,
+        "torch_threads": torch.get_num_threads(),
+        "attn_implementation": getattr(pipe.model.config, "_attn_implementation", None),
+        "label_counts": {k: labels.count(k) for k in set(labels or [])},
+    }
+
+
+# ---------------------------------------------------------------------- ort
+
+
+def run_ort(args: dict) -> dict:
+    """NoteClassifier without keywords: tokenising + ONNX Runtime (+ n-gram blend if the model has one)."""
+    t0 = time.perf_counter()
+    import numpy as np
+
+    from nlp.classifier import NoteClassifier
+    from nlp.scoring import WINDOW
+
+    clf = NoteClassifier.load(
+        args["model"], threads=args.get("threads"), batch_size=args["batch_size"], keywords=False
+    )
+    load_s = time.perf_counter() - t0
+    rss_loaded = _status("VmRSS")
+    texts = _read_texts(args["workload"], args.get("limit"))
+    batch_ms: list[float] = []
+    inner = clf.logits
+
+    def timed_logits(rows):
+        s = time.perf_counter()
+        out = inner(rows)
+        batch_ms.append((time.perf_counter() - s) * 1000)
+        return out
+
+    clf.logits = timed_logits
+    if not args.get("sorted", True):
+        # the lever off: batches in input order (padding to the longest of each batch)
+        def unsorted_proba(batch_texts):
+            ids = clf.encoder.token_ids(batch_texts)
+            logits = np.zeros((len(ids), len(clf.labels)), dtype=np.float32)
+            for s in range(0, len(ids), clf.batch_size):
+                logits[s : s + clf.batch_size] = clf.logits(ids[s : s + clf.batch_size])
+            z = logits - logits.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True)
+
+        proba = unsorted_proba
+    else:
+        proba = clf.predict_proba
+    proba(texts[: args["batch_size"]])  # warm-up, not timed
+    batch_ms.clear()
+    repeats = []
+    for _ in range(args["repeats"]):
+        start = time.perf_counter()
+        for a, b in _windows(len(texts), WINDOW):  # windows as `notescore score` uses
+            proba(texts[a:b])
+        repeats.append(time.perf_counter() - start)
+    opts = clf._session.get_session_options()
+    return {
+        "engine": "ort",
+        "n": len(texts),
+        "batch_size": args["batch_size"],
+        "sorted": bool(args.get("sorted", True)),
+        "load_s": load_s,
+        "rss_loaded_bytes": rss_loaded,
+        "repeat_s": repeats,
+        "inference_batch_ms_median": float(np.median(batch_ms)) if batch_ms else None,
+        "inference_batches": len(batch_ms),
+        "intra_op_threads": opts.intra_op_num_threads,
+        "ngram": clf._ngram is not None,
+    }
+
+
+# ---------------------------------------------------------------------- cli
+
+
+class _Timers:
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.marks: dict[str, float] = {}
+
+    def wrap(self, owner, name: str, key: str, first_mark: str | None = None) -> None:
+        inner = getattr(owner, name)
+        timers = self
+
+        def wrapper(*a, **k):
+            s = time.perf_counter()
+            try:
+                return inner(*a, **k)
+            finally:
+                e = time.perf_counter()
+                timers.total[key] = timers.total.get(key, 0.0) + (e - s)
+                timers.calls[key] = timers.calls.get(key, 0) + 1
+                if first_mark and first_mark not in timers.marks:
+                    timers.marks[first_mark] = time.monotonic()
+
+        setattr(owner, name, wrapper)
+
+
+def run_cli(args: dict) -> dict:
+    """`notescore score` in this process, timed from the outside.
+
+    Wrapped (class attributes, before the command runs): NoteClassifier.load
+    (load), NoteEncoder.token_ids (tokenise), NoteClassifier.logits (inference:
+    padding + ONNX Runtime), NgramModel.logits (n-gram), KeywordExtractor.extract
+    (keywords) and KeywordExtractor._load (jieba/lexicon loading, inside the first
+    extract call), count_rows (the progress bar's row count: I/O). What is left of
+    score_file's wall time is reading, JSON parsing, record handling and writing.
+    """
+    import nlp.classifier as classifier
+    import nlp.encoding as encoding
+    import nlp.io as nio
+    import nlp.keywords as keywords
+    import nlp.ngram as ngram
+    import nlp.scoring as scoring
+    from nlp.cli import main
+
+    timers = _Timers()
+    timers.marks["imported"] = time.monotonic()
+    timers.wrap(classifier.NoteClassifier, "logits", "inference", first_mark="first_batch")
+    timers.wrap(encoding.NoteEncoder, "token_ids", "tokenise")
+    timers.wrap(ngram.NgramModel, "logits", "ngram")
+    timers.wrap(keywords.KeywordExtractor, "extract", "keywords")
+    timers.wrap(keywords.KeywordExtractor, "_load", "keywords_init")
+    timers.wrap(nio, "count_rows", "count_rows")
+    timers.wrap(nio.RecordWriter, "write", "write", first_mark="first_write")
+    load = classifier.NoteClassifier.load.__func__
+
+    def timed_load(cls, *a, **k):
+        timers.marks["load_start"] = time.monotonic()
+        s = time.perf_counter()
+        out = load(cls, *a, **k)
+        timers.total["load"] = time.perf_counter() - s
+        timers.marks["load_end"] = time.monotonic()
+        return out
+
+    classifier.NoteClassifier.load = classmethod(timed_load)
+    score_file = scoring.score_file
+
+    def timed_score_file(*a, **k):
+        s = time.perf_counter()
+        summary = score_file(*a, **k)
+        timers.total["score_file"] = time.perf_counter() - s
+        return summary
+
+    scoring.score_file = timed_score_file
+    argv = ["notescore", "score", args["input"], "-o", args["output"], "--model", args["model"], "-q"]
+    if args.get("batch_size"):
+        argv += ["--batch-size", str(args["batch_size"])]
+    if args.get("threads"):
+        argv += ["--threads", str(args["threads"])]
+    sys.argv = argv
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    t_end = time.monotonic()
+    return {
+        "engine": "cli",
+        "exit_code": code,
+        "t_start": T_START,
+        "t_end": t_end,
+        "marks": timers.marks,
+        "seconds": timers.total,
+        "calls": timers.calls,
+        "argv": argv[1:],
+    }
+
+
+# -------------------------------------------------------------------- agree
+
+
+def run_agree(args: dict) -> dict:
+    """Label agreement, max |Δp| and macro-F1 of an int8 and an fp32 folder on labelled records."""
+    import numpy as np
+
+    from nlp.classifier import NoteClassifier
+    from nlp.encoding import compose_text
+    from nlp.evaluation import classification_metrics
+
+    records = [json.loads(line) for line in open(args["records"], encoding="utf-8") if line.strip()]
+    records = [r for r in records if isinstance(r.get("text"), str) and r["text"].strip()]
+    texts = [compose_text(r["text"], r.get("title")) for r in records]
+    int8 = NoteClassifier.load(args["int8"], threads=args.get("threads"), keywords=False)
+    fp32 = NoteClassifier.load(args["fp32"], threads=args.get("threads"), keywords=False)
+    labels = list(int8.labels)
+    out: dict = {"n": len(texts), "int8_has_ngram": int8._ngram is not None}
+
+    def compare(tag: str) -> None:
+        p8 = int8.predict_proba(texts).astype(np.float64)
+        p32 = fp32.predict_proba(texts).astype(np.float64)
+        gold = [r.get("label") for r in records]
+        keep = [i for i, g in enumerate(gold) if g in labels]
+        m8 = classification_metrics([gold[i] for i in keep], [labels[int(p8[i].argmax())] for i in keep], labels)
+        m32 = classification_metrics([gold[i] for i in keep], [labels[int(p32[i].argmax())] for i in keep], labels)
+        out[tag] = {
+            "agreement": float(np.mean(p8.argmax(1) == p32.argmax(1))),
+            "max_abs_dprob": float(np.abs(p8 - p32).max()),
+            "macro_f1_int8": m8["macro_f1"],
+            "macro_f1_fp32": m32["macro_f1"],
+            "macro_f1_delta": m8["macro_f1"] - m32["macro_f1"],
+            "n_labelled": len(keep),
+        }
+
+    if int8._ngram is not None:
+        # as shipped: both blended with the same n-gram model
+        fp32._ngram, fp32.ngram_weight = int8._ngram, int8.ngram_weight
+        compare("blended")
+        int8._ngram = fp32._ngram = None
+    compare("transformer_only")
+    return out
+
+
+MODES = {"pipeline": run_pipeline, "ort": run_ort, "cli": run_cli, "agree": run_agree}
+
+if __name__ == "__main__":
+    mode, payload = sys.argv[1], json.loads(sys.argv[2])
+    result = MODES[mode](payload)
+    result["mode"] = mode
+    _emit(result)

@@ -67,6 +67,7 @@ def build(
     """Train, export and evaluate the shipped model into ``out``; returns the metrics."""
     from nlp import NoteClassifier
     from nlp.evaluation import evaluate_files, evaluate_records
+    from training.augment import augment
     from training.base_model import ensure_base
     from training.config import build_config
     from training.corpora import CORPORA, load_corpus, shared_data_dir
@@ -92,6 +93,9 @@ def build(
                             "mapping": "see shared/data/README.md", "weight": SOURCE_WEIGHT})  # fmt: skip
     for r in own_train:
         r["source"] = "notescore-notes"
+    own_train, n_augmented = augment(own_train, seed=7)
+    log.info("augmented %d genuine/possibly_false training notes with hashtags/emoji", n_augmented)
+    sources[0]["augmented"] = n_augmented
     train_file = work / "train.jsonl"
     _write_jsonl(train_file, own_train + real)
     config = build_config(None, [], **{**SETTINGS, **(settings or {})})

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from nlp.ngram import NgramModel, blend, ngram_terms
+from training.augment import augment
+from training.config import ConfigError, TrainConfig, build_config
+from training.notes_corpus import near_duplicates, record_problems, validate
+
+
+def test_config_layers(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("[train]\nepochs = 2\nlr = 3e-5\n")
+    c = build_config(toml, ["batch_size=8", "freeze_embeddings=false", "source_weights={\"a\": 0.5}"], lr=1e-4)
+    assert (c.epochs, c.lr, c.batch_size, c.freeze_embeddings, c.source_weights) == (2, 1e-4, 8, False, {"a": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [(["nope=1"], "unknown setting"), (["epochs=abc"], "expected a float"), (["max_length=4"], "max_length"),
+     (["freeze_embeddings=maybe"], "true or false"), (["epochs"], "key=value")],
+)  # fmt: skip
+def test_config_errors(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(None, sets)
+
+
+def test_config_saved(tmp_path):
+    TrainConfig().save(tmp_path / "c.json")
+    assert json.loads((tmp_path / "c.json").read_text())["labels"] == ["genuine", "sponsored", "possibly_false"]
+
+
+def test_record_problems():
+    good = {"id": "a", "text": "成都火锅很好吃", "label": "genuine", "lang": "zh", "keywords": ["成都", "火锅", "好吃"]}
+    assert record_problems(good) == []
+    bad = {**good, "label": "spam", "keywords": ["成都", "北京"]}
+    problems = record_problems(bad)
+    assert any("label" in p for p in problems) and any("3-8 keywords" in p for p in problems)
+    assert any("does not occur" in p for p in record_problems({**good, "keywords": ["成都", "火锅", "上海"]}))
+
+
+def test_near_duplicates():
+    a = {"text": "今天去了一家新开的火锅店，牛油锅底特别香，毛肚很新鲜，人均一百二"}
+    b = {"text": "今天去了一家新开的火锅店，牛油锅底特别香，毛肚很新鲜，人均一百三"}
+    c = {"text": "Completely different note about running shoes and marathon training"}
+    assert [(i, j) for i, j, _ in near_duplicates([a, b, c])] == [(0, 1)]
+
+
+def test_project_corpus_is_valid():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[2] / "data" / "notes").glob("*.jsonl"))
+    assert [f.name for f in files] == ["dev.jsonl", "test.jsonl", "train.jsonl"]
+    problems, counts = validate(files)
+    assert problems == []
+    assert sum(n for (k, _), n in counts.items() if k == "file") >= 3000
+
+
+def test_ngram_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    m = NgramModel(rng.normal(size=(64, 3)).astype(np.float32), np.zeros(3, np.float32), np.ones(64, np.float32))
+    m.save(tmp_path / "n.npz")
+    again = NgramModel.load(tmp_path / "n.npz")
+    texts = ["戳链接领券 link in bio", "plain note"]
+    assert np.allclose(m.logits(texts), again.logits(texts), atol=1e-2)
+    t = rng.normal(size=(2, 3))
+    p = blend(t, None, 0.0)
+    assert np.allclose(p.sum(1), 1) and np.allclose(p, np.exp(t) / np.exp(t).sum(1, keepdims=True))
+    assert "c:链接" in ngram_terms("戳链接")
+
+
+def test_augment_keeps_labels_and_spares_sponsored():
+    rows = [{"text": f"note {i}.", "label": lab, "keywords": ["面霜", "干皮", "skincare"], "lang": "zh"}
+            for i, lab in enumerate(["genuine", "sponsored", "possibly_false"] * 20)]  # fmt: skip
+    out, n = augment(rows, seed=1, share=1.0)
+    assert n == 40
+    assert [r["label"] for r in out] == [r["label"] for r in rows]
+    assert all(a["text"] == b["text"] for a, b in zip(out, rows, strict=True) if a["label"] == "sponsored")
+    assert all("#" in r["text"] for r in out if r["label"] != "sponsored")
+    assert augment(rows, seed=1, share=1.0)[0] == out

@@ -200,6 +200,31 @@ def export_folder(ckpt: Path, out: Path, dev_rows: list[dict[str, Any]], quantiz
     return report
 
 
+def int8_standin(work: Path, fp32: Path) -> Path:
+    """Before the shipped model exists: the bench fp32 folder with its graph quantised as export does.
+
+    (export_model(quantize=True) refuses a random head: int8 agreement with fp32 is
+    checked and near-tied random logits fail it.)
+    """
+    from training.export import _quantize
+
+    folder = work / "models" / "int8_standin"
+    key = {"fp32": str(fp32), "mtime": (fp32 / "model.onnx").stat().st_mtime, "v": 1}
+    if _stamp_ok(folder, key):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("tokenizer.json", "normalization.json"):
+        if (fp32 / name).is_file():
+            shutil.copyfile(fp32 / name, folder / name)
+    _quantize(fp32 / "model.onnx", folder / "model.onnx", gather=True)
+    config = json.loads((fp32 / "notescore.json").read_text())
+    config.update(precision="int8", name="bench-int8-standin")
+    (folder / "notescore.json").write_text(json.dumps(config, indent=2))
+    _write_stamp(folder, key)
+    return folder
+
+
 def pipeline_folder(work: Path, base: Path, ckpt: Path) -> Path:
     """A BertForSequenceClassification folder for ``pipeline("text-classification")``.
 

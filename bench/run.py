@@ -219,9 +219,8 @@ def main() -> None:
     parser.add_argument("--no-levers", action="store_true", help="skip the lever runs (sorting, batch size, threads)")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the results block of bench/README.md (always done by a full run)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("training", "onnxruntime", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.INFO)
     check_dependencies()
     sys.path.insert(0, str(BENCH))
     import prepare
@@ -260,10 +259,10 @@ def main() -> None:
     shipped = (model / "notescore.json").is_file()
     if not shipped:
         log.warning("%s not found: using a stand-in int8 export of the bench checkpoint", model)
-        prepare.export_folder(ckpt, WORK / "models" / "int8_standin", dev_rows, quantize=True)
-        model = WORK / "models" / "int8_standin"
+        model = prepare.int8_standin(WORK, fp32)
         result["notes"].append(
-            f"int8 model: stand-in (bench checkpoint exported with quantize=True) because {args.model} was missing"
+            f"int8 model: STAND-IN (the bench fp32 ONNX quantised as export does: dynamic int8, per-channel, "
+            f"Gather too) because {args.model} was missing"
         )
     pipe_folder = prepare.pipeline_folder(WORK, base, ckpt)
     model_cfg = json.loads((model / "notescore.json").read_text())

@@ -153,8 +153,7 @@ class NoteClassifier:
         classes = session.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(config.labels):
             raise ModelFormatError(
-                f"{model_path}: its output has {classes} classes but notescore.json "
-                f"lists {len(config.labels)} labels"
+                f"{model_path}: its output has {classes} classes but notescore.json lists {len(config.labels)} labels"
             )
         normalization = folder / config.normalization_file if config.normalization_file else None
         encoder = NoteEncoder(folder / config.tokenizer_file, config.max_length, config.head_fraction, normalization)

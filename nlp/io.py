@@ -45,9 +45,7 @@ def detect_format(path: str, fmt: str | None = None) -> str:
         fmt = fmt.lower().lstrip(".")
         fmt = "jsonl" if fmt in ("json", "ndjson") else fmt
         if fmt not in FORMATS:
-            raise InputFormatError(
-                f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
-            )
+            raise InputFormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         return fmt
     if path == "-":
         return "jsonl"
@@ -119,11 +117,14 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | Recor
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield number, RecordError(
+            yield (
                 number,
-                f"not valid UTF-8 (byte {exc.start}: {line[exc.start:exc.start + 4]!r}); "
-                "re-encode the file as UTF-8",
-                line.decode("utf-8", errors="replace"),
+                RecordError(
+                    number,
+                    f"not valid UTF-8 (byte {exc.start}: {line[exc.start : exc.start + 4]!r}); "
+                    "re-encode the file as UTF-8",
+                    line.decode("utf-8", errors="replace"),
+                ),
             )
             continue
         try:
@@ -132,9 +133,7 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | Recor
             yield number, RecordError(number, f"not valid JSON ({exc.msg} at column {exc.colno})", text)
             continue
         if not isinstance(record, dict):
-            yield number, RecordError(
-                number, f"expected a JSON object per line; found {type(record).__name__}", text
-            )
+            yield number, RecordError(number, f"expected a JSON object per line; found {type(record).__name__}", text)
             continue
         yield number, record
 
@@ -165,16 +164,17 @@ def _read_csv(stream: IO[bytes], name: str) -> Iterator[tuple[int, dict[str, Any
             continue
         raw = ",".join(row)
         if any(_has_surrogates(v) for v in row):
-            yield number, RecordError(
+            yield (
                 number,
-                "not valid UTF-8; re-encode the file as UTF-8",
-                raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                RecordError(
+                    number,
+                    "not valid UTF-8; re-encode the file as UTF-8",
+                    raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                ),
             )
             continue
         if len(row) != len(header):
-            yield number, RecordError(
-                number, f"expected {len(header)} fields as in the header; found {len(row)}", raw
-            )
+            yield number, RecordError(number, f"expected {len(header)} fields as in the header; found {len(row)}", raw)
             continue
         yield number, dict(zip(header, row, strict=True))
 
@@ -286,7 +286,7 @@ class RecordWriter:
         self._spool: IO[bytes] | None = None
         self._columns: dict[str, None] = {}
         if fmt != "jsonl":
-            self._spool = tempfile.TemporaryFile()
+            self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close/abort)
 
     def write(self, record: dict[str, Any]) -> None:
         """Add one record (already carrying its ``notescore`` key)."""

@@ -112,9 +112,7 @@ class KeywordExtractor:
                 userdict = self._dir / "userdict_zh.txt"
                 if userdict.is_file():
                     lex.userdict = userdict
-                    lex.user_terms = {
-                        fold(line.split()[0]) for line in _read_list(userdict) if line.split()
-                    }
+                    lex.user_terms = {fold(line.split()[0]) for line in _read_list(userdict) if line.split()}
                 for term in _read_list(self._dir / "terms_en.txt"):
                     words = tuple(fold(term).split())
                     if words:

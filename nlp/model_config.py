@@ -50,15 +50,11 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
-            raise ModelFormatError(
-                f"labels must be at least two distinct names; found {list(self.labels)}"
-            )
+            raise ModelFormatError(f"labels must be at least two distinct names; found {list(self.labels)}")
         if not 8 <= self.max_length <= 8192:
             raise ModelFormatError(f"max_length must be 8..8192; found {self.max_length}")
         if not 0.0 < self.head_fraction <= 1.0:
-            raise ModelFormatError(
-                f"head_fraction must be in (0, 1]; found {self.head_fraction}"
-            )
+            raise ModelFormatError(f"head_fraction must be in (0, 1]; found {self.head_fraction}")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready form, ``extra`` merged at the top level."""
@@ -107,9 +103,7 @@ def model_config_from_dict(data: dict[str, Any], where: str = CONFIG_NAME) -> Mo
             f"{where}: format_version {version!r} is not supported (expected "
             f"{FORMAT_VERSION}); re-export the model with this notescore version"
         )
-    if not isinstance(data.get("labels"), list) or not all(
-        isinstance(x, str) for x in data["labels"]
-    ):
+    if not isinstance(data.get("labels"), list) or not all(isinstance(x, str) for x in data["labels"]):
         raise ModelFormatError(f"{where}: 'labels' must be a list of strings")
     kwargs = {k: data[k] for k in _KNOWN if k in data}
     kwargs["labels"] = tuple(kwargs["labels"])

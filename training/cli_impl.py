@@ -63,7 +63,6 @@ def run_export(
     """Export a checkpoint; returns a summary of the parity report."""
     _logging(quiet)
     from training.data import load_rows
-
     from training.export import export_model
 
     records = None

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from nlp.errors import NotescoreError
 from nlp.model_config import LABELS
@@ -116,9 +117,7 @@ def _coerce(name: str, raw: str, current: Any) -> Any:
     return raw
 
 
-def build_config(
-    toml_path: str | Path | None = None, sets: list[str] | None = None, **overrides: Any
-) -> TrainConfig:
+def build_config(toml_path: str | Path | None = None, sets: list[str] | None = None, **overrides: Any) -> TrainConfig:
     """Settings from defaults, then a TOML file, then ``--set`` pairs, then keyword overrides.
 
     Args:

@@ -97,7 +97,11 @@ def game_chat_ads_zh(root: Path) -> list[dict[str, Any]]:
                 text = text.strip()
                 if not text or label not in ("0", "1"):
                     continue
-                out.append({"text": text, "label": "sponsored"} if label == "1" else {"text": text, "labels_allowed": NOT_SPONSORED})
+                out.append(
+                    {"text": text, "label": "sponsored"}
+                    if label == "1"
+                    else {"text": text, "labels_allowed": NOT_SPONSORED}
+                )
     return out
 
 
@@ -109,7 +113,11 @@ def sms_spam_uci(root: Path) -> list[dict[str, Any]]:
             label, _, text = line.rstrip("\n").partition("\t")
             if not text.strip():
                 continue
-            out.append({"text": text, "label": "sponsored"} if label == "spam" else {"text": text, "labels_allowed": NOT_SPONSORED})
+            out.append(
+                {"text": text, "label": "sponsored"}
+                if label == "spam"
+                else {"text": text, "labels_allowed": NOT_SPONSORED}
+            )
     return out
 
 

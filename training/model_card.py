@@ -39,9 +39,14 @@ LIMITATIONS = """\
 """
 
 
+_SHOWN = ("max_length", "epochs", "lr", "batch_size", "freeze_embeddings", "ngram", "seed")
+
+
 def _table(evaluation: dict[str, Any]) -> str:
-    rows = ["| data | n | accuracy | macro-F1 | genuine R | sponsored R | possibly_false R | one-sided n | in allowed set |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    rows = [
+        "| data | n | accuracy | macro-F1 | genuine R | sponsored R | possibly_false R | one-sided n | in allowed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, report in evaluation.items():
         o = report["overall"]
         pl = o.get("per_label", {})
@@ -58,7 +63,9 @@ def _table(evaluation: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any], export: dict[str, Any], seconds: float) -> Path:
+def write_card(
+    folder: Path, meta: dict[str, Any], evaluation: dict[str, Any], export: dict[str, Any], seconds: float
+) -> Path:
     """Write ``README.md`` into a model folder.
 
     Args:
@@ -120,15 +127,16 @@ def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any], e
         "sponsored, reviews → genuine; their negative rows only exclude one label (a loss over",
         "the allowed labels). `op_spam_ott` (CC BY-NC-SA) is not in the training data.",
         "",
-        f"Settings: {', '.join(f'{k}={settings.get(k)}' for k in ('max_length', 'epochs', 'lr', 'batch_size', 'freeze_embeddings', 'seed'))};",
+        f"Settings: {', '.join(f'{k}={settings.get(k)}' for k in _SHOWN)};",
         f"{training.get('steps', '?')} steps, best dev macro-F1 {training.get('best_dev_macro_f1', 0):.4f} at epoch "
-        f"{training.get('best_epoch', 0):.2f}. The whole build (`make model`) took {seconds / 60:.0f} min on 2 CPU cores.",
+        f"{training.get('best_epoch', 0):.2f}. The whole build (`make model`) took {seconds / 60:.0f} min "
+        "on 2 CPU cores.",
         "",
         "## Evaluation",
         "",
         "The first row is the project's held-out test split; the others are real corpora:",
-        "those named alone were **not** trained on and are evaluated whole; \"rows not trained",
-        "on\" are the rest of a sampled source. For one-sided rows (e.g. \"not a rumour\") the",
+        'those named alone were **not** trained on and are evaluated whole; "rows not trained',
+        'on" are the rest of a sampled source. For one-sided rows (e.g. "not a rumour") the',
         "last column is the share predicted inside the allowed labels. R = recall.",
         "",
         _table(evaluation),

@@ -172,8 +172,12 @@ def report(splits: dict[str, list]) -> str:
             c["titled"] += bool(r.get("title"))
         total.update(c)
         total["n"] += len(rows)
-        lines.append(f"| {s} | {len(rows)} | " + " | ".join(str(c[x]) for x in (*LABELS, *LANGS, "hard", "titled")) + " |")
-    lines.append(f"| all | {total['n']} | " + " | ".join(str(total[x]) for x in (*LABELS, *LANGS, "hard", "titled")) + " |")
+        lines.append(
+            f"| {s} | {len(rows)} | " + " | ".join(str(c[x]) for x in (*LABELS, *LANGS, "hard", "titled")) + " |"
+        )
+    lines.append(
+        f"| all | {total['n']} | " + " | ".join(str(total[x]) for x in (*LABELS, *LANGS, "hard", "titled")) + " |"
+    )
     topics = Counter((r.get("topic", ""), r["label"]) for rows in splits.values() for r in rows)
     names = sorted({t for t, _ in topics})
     lines += ["", "| topic | " + " | ".join(LABELS) + " | total |", "|---" * (len(LABELS) + 2) + "|"]
@@ -207,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         if i not in dropped and j not in dropped:
             dropped.add(j)
     kept = [r for k, r in enumerate(good) if k not in dropped]
-    print(f"{len(records)} notes: {len(records) - len(good)} invalid, {len(dropped)} near duplicates dropped, {len(kept)} kept",
-          file=sys.stderr)  # fmt: skip
+    invalid = len(records) - len(good)
+    print(
+        f"{len(records)} notes: {invalid} invalid, {len(dropped)} near duplicates dropped, {len(kept)} kept",
+        file=sys.stderr,
+    )
     splits = split(kept)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, rows in splits.items():

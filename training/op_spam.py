@@ -65,8 +65,11 @@ def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = No
         report = evaluate_files(clf, [str(fold / "test.jsonl")], keywords=False)
         (fold / "report.json").write_text(json.dumps(report, indent=2))
         acc = report["overall"]["accuracy"]
-        results.append({"fold": i, "hotels": hotels, "n_test": len(test), "accuracy": acc,
-                        "macro_f1": report["overall"]["macro_f1"], "seconds": time.perf_counter() - started})  # fmt: skip
+        seconds = time.perf_counter() - started
+        macro = report["overall"]["macro_f1"]
+        results.append(
+            {"fold": i, "hotels": hotels, "n_test": len(test), "accuracy": acc, "macro_f1": macro, "seconds": seconds}
+        )
         log.info("fold %d (%s): accuracy %.4f", i, ", ".join(hotels), acc)
     accs = [r["accuracy"] for r in results]
     out = {"folds": results, "mean_accuracy": statistics.mean(accs),
@@ -85,7 +88,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = run(args.work, args.sets, args.folds, args.only)
     for r in out["folds"]:
-        print(f"fold {r['fold']}  n={r['n_test']}  accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}  {r['seconds']:.0f}s")
+        line = f"fold {r['fold']}  n={r['n_test']}  accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}"
+        print(f"{line}  {r['seconds']:.0f}s")
     print(f"mean accuracy {out['mean_accuracy']:.4f} ± {out['stdev']:.4f} over {len(out['folds'])} folds")
 
 

@@ -268,7 +268,9 @@ def train(
             if step % eval_every == 0 or step == total_steps:
                 metrics, dev_logits = evaluate()
                 epoch = step / steps_per_epoch
-                log.info("dev at epoch %.2f: macro-F1 %.4f accuracy %.4f", epoch, metrics["macro_f1"], metrics["accuracy"])
+                log.info(
+                    "dev at epoch %.2f: macro-F1 %.4f accuracy %.4f", epoch, metrics["macro_f1"], metrics["accuracy"]
+                )
                 if metrics["macro_f1"] > best[0]:
                     best = (metrics["macro_f1"], epoch, metrics)
                     best_logits = dev_logits
@@ -370,8 +372,8 @@ def _add_ngram(folder: Path, config: TrainConfig, train_examples, dev_examples, 
     if len({ex.label for ex in tr}) < 2 or not dv or dev_logits is None:
         log.info("n-gram model skipped: too few fully labelled rows")
         return
-    model, info = fit_ngram([ex.text for ex in tr], [ex.label for ex in tr],
-                            [dev_examples[i].text for i in dv], [dev_examples[i].label for i in dv], labels)  # fmt: skip
+    dev_texts, dev_labels = [dev_examples[i].text for i in dv], [dev_examples[i].label for i in dv]
+    model, info = fit_ngram([ex.text for ex in tr], [ex.label for ex in tr], dev_texts, dev_labels, labels)
     ngram_dev = model.logits([dev_examples[i].text for i in dv])
     weight, scores = choose_blend(dev_logits[dv], ngram_dev, [dev_examples[i].label for i in dv], labels)
     meta = json.loads((folder / META).read_text())

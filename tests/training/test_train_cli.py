@@ -58,8 +58,9 @@ def labelled(tmp_path_factory):
 
 def test_train_export_evaluate_score(tmp_path, tiny_base, labelled):
     ckpt, model = tmp_path / "ckpt", tmp_path / "model"
-    r = runner.invoke(app, ["train", str(labelled), "--out", str(ckpt), "--base", str(tiny_base), "--epochs", "4",
-                            "--max-length", "32", "--batch-size", "8", "--lr", "1e-3", "--set", "eval_every=10", "-q"])  # fmt: skip
+    args = ["train", str(labelled), "--out", str(ckpt), "--base", str(tiny_base), "--epochs", "4"]
+    args += ["--max-length", "32", "--batch-size", "8", "--lr", "1e-3", "--set", "eval_every=10", "-q"]
+    r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "best dev macro-F1" in r.output
     meta = json.loads((ckpt / "training_meta.json").read_text())

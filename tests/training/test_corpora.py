@@ -1,0 +1,37 @@
+"""Readers of the third-party corpora: run only where ../shared/data exists (here and CI)."""
+
+import pytest
+
+from training.corpora import CORPORA, CorpusNotFoundError, load_corpus, shared_data_dir
+
+ROOT = shared_data_dir()
+needs_data = pytest.mark.skipif(ROOT is None, reason="../shared/data is not on this machine")
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["sms_spam_uci", "hrde_health_rumor_zh", "op_spam_ott", "weibo_rumor_ced"])
+def test_mapping(name):
+    rows = load_corpus(name, ROOT)
+    assert rows and all(r["source"] == name and r["text"] for r in rows)
+    labels = {r.get("label") for r in rows} | {tuple(r.get("labels_allowed") or ()) for r in rows}
+    expected = {
+        "sms_spam_uci": {"sponsored", ("genuine", "possibly_false")},
+        "hrde_health_rumor_zh": {"possibly_false", ("genuine", "sponsored")},
+        "op_spam_ott": {"genuine", "possibly_false"},
+        "weibo_rumor_ced": {"possibly_false", ("genuine", "sponsored")},
+    }[name]
+    assert expected <= labels
+
+
+@needs_data
+def test_cap_is_balanced_and_seeded():
+    a = load_corpus("game_chat_ads_zh", ROOT, cap=200, seed=1)
+    assert len(a) == 200
+    assert sum(r.get("label") == "sponsored" for r in a) == 100
+    assert a == load_corpus("game_chat_ads_zh", ROOT, cap=200, seed=1)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusNotFoundError, match="not in"):
+        load_corpus("sms_spam_uci", tmp_path)
+    assert set(CORPORA) >= {"op_spam_ott", "weibo_rumor_ced"}

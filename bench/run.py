@@ -218,7 +218,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-levers", action="store_true", help="skip the lever runs (sorting, batch size, threads)")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the results block of bench/README.md (always done by a full run)")
+    parser.add_argument("--render", type=Path, help="print the tables of a results JSON (and with --update-readme, write them)")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        report = render(saved)
+        print(report)
+        if args.update_readme:
+            update_readme(report, saved)
+        return
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     log.setLevel(logging.INFO)
     check_dependencies()
@@ -228,8 +236,9 @@ def main() -> None:
     started = time.monotonic()
     quick = args.quick
     n_notes = args.notes or (300 if quick else 10_000)
-    repeats = args.repeats or 3
-    base_repeats = args.baseline_repeats or (2 if quick else 1)
+    repeats = args.repeats or (2 if quick else 3)
+    base_repeats = args.baseline_repeats or 1
+    lever_repeats = 1 if quick else 2
     scale = [int(s) for s in args.scale.split(",")] if args.scale else ([100, 300, 1000] if quick else [1000, 10_000, 100_000])
     bs = args.batch_size
     WORK.mkdir(parents=True, exist_ok=True)
@@ -337,7 +346,7 @@ def main() -> None:
 
     # ---- levers (int8, on a slice of the workload)
     if not args.no_levers:
-        result["levers"] = levers(model, fp32_report, workload, min(n_notes, 300 if quick else 2000), bs)
+        result["levers"] = levers(model, fp32_report, workload, min(n_notes, 300 if quick else 2000), bs, lever_repeats)
 
     # ---- int8 vs fp32
     result["agreement"] = agreement(prepare, model, shipped, fp32, args.checkpoint, dev_rows)
@@ -350,7 +359,10 @@ def main() -> None:
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     path.write_text(text)
     (RESULTS / ("latest-quick.json" if quick else "latest.json")).write_text(text)
-    report = render(result)
+    try:
+        report = render(result)
+    except Exception as exc:  # the JSON is written; a rendering bug should not lose the run
+        report = f"(could not render the tables: {exc!r}; see {path})"
     print(report)
     print(f"\nresults: {path.relative_to(ROOT)}  ({result['seconds'] / 60:.1f} min)")
     if not quick or args.update_readme:
@@ -397,7 +409,7 @@ def scaling_row(n: int, r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def levers(model: Path, fp32_report: dict[str, Any], workload: Path, n: int, bs: int) -> dict[str, Any]:
+def levers(model: Path, fp32_report: dict[str, Any], workload: Path, n: int, bs: int, repeats: int) -> dict[str, Any]:
     """int8 NoteClassifier (no keywords) with one setting changed at a time."""
     runs = {
         "default (sorted, batch 32, all cores)": {},
@@ -407,10 +419,12 @@ def levers(model: Path, fp32_report: dict[str, Any], workload: Path, n: int, bs:
         "batch 128": {"batch_size": 128},
         "1 thread": {"threads": 1},
     }
-    out: dict[str, Any] = {"n": n}
+    if repeats < 2:  # --quick: the two levers that matter most
+        runs = {k: v for k, v in runs.items() if k.startswith(("default", "unsorted", "1 thread"))}
+    out: dict[str, Any] = {"n": n, "repeats": repeats}
     for name, change in runs.items():
         log.info("lever: %s (%d notes)", name, n)
-        a = {"model": str(model), "workload": str(workload), "batch_size": bs, "repeats": 2, "limit": n, **change}
+        a = {"model": str(model), "workload": str(workload), "batch_size": bs, "repeats": repeats, "limit": n, **change}
         r = run_worker("ort", a)
         out[name] = {"notes_per_s": rate(r["n"], r["repeat_s"]), "peak_rss_mb": r["peak_rss_bytes"] / MB,
                      "load_s": r["load_s"], "threads": r["intra_op_threads"]}  # fmt: skip
@@ -546,7 +560,7 @@ def render(result: dict[str, Any]) -> str:
         lv = result["levers"]
         rows = []
         for name, val in lv.items():
-            if name == "n":
+            if name in ("n", "repeats"):
                 continue
             if "notes_per_s" in val:
                 rows.append([name, f"{val['notes_per_s']:,.1f}", f"{val['peak_rss_mb']:,.0f}", str(val["threads"])])
@@ -554,7 +568,7 @@ def render(result: dict[str, Any]) -> str:
                 rows.append([name, f"plain {val['plain_s']:.2f}s → fused {val['fused_s']:.2f}s "
                                    f"({val['speedup']:.2f}x; kept: {val['kept']})", "", ""])  # fmt: skip
         parts.append("")
-        parts.append(f"levers (int8 NoteClassifier, no keywords, {lv['n']:,} notes, median of 2):")
+        parts.append(f"levers (int8 NoteClassifier, no keywords, {lv['n']:,} notes, median of {lv['repeats']}):")
         parts.append(_table(["setting", "notes/s", "peak RSS MB", "threads"], rows))
     ag = result["agreement"]
     parts.append("")
@@ -564,7 +578,7 @@ def render(result: dict[str, Any]) -> str:
             a = ag[tag]
             parts.append(
                 f"  {tag}: agreement {a['agreement']:.2%}, max |Δp| {a['max_abs_dprob']:.3f}, macro-F1 int8 "
-                f"{a['macro_f1_int8']:.4f} vs fp32 {a['macro_f1_fp32']:.4f} (Δ {a['macro_f1_delta']:+.4f}), n {a['n']}"
+                f"{a['macro_f1_int8']:.4f} vs fp32 {a['macro_f1_fp32']:.4f} (Δ {a['macro_f1_delta']:+.4f}), n {ag.get('n')}"
             )
     if "parity" in ag:
         p = ag["parity"] or {}

@@ -125,9 +125,7 @@ def run_ort(args: dict) -> dict:
     from nlp.classifier import NoteClassifier
     from nlp.scoring import WINDOW
 
-    clf = NoteClassifier.load(
-        args["model"], threads=args.get("threads"), batch_size=args["batch_size"], keywords=False
-    )
+    clf = NoteClassifier.load(args["model"], threads=args.get("threads"), batch_size=args["batch_size"], keywords=False)
     load_s = time.perf_counter() - t0
     rss_loaded = _status("VmRSS")
     texts = _read_texts(args["workload"], args.get("limit"))
@@ -288,7 +286,8 @@ def run_agree(args: dict) -> dict:
     from nlp.encoding import compose_text
     from nlp.evaluation import classification_metrics
 
-    records = [json.loads(line) for line in open(args["records"], encoding="utf-8") if line.strip()]
+    with open(args["records"], encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
     records = [r for r in records if isinstance(r.get("text"), str) and r["text"].strip()]
     texts = [compose_text(r["text"], r.get("title")) for r in records]
     int8 = NoteClassifier.load(args["int8"], threads=args.get("threads"), keywords=False)

@@ -168,7 +168,7 @@ def bench_checkpoint(work: Path, base: Path, rows: list[dict[str, Any]]) -> Path
         "head_fraction": HEAD_FRACTION,
         "seen_piece_ids": sorted(seen),
         "base_model": str(base),
-        "note": "bench stand-in: base encoder weights, random head (seed %d); speed does not depend on weights" % SEED,
+        "note": f"bench stand-in: base encoder weights, random head (seed {SEED}); speed does not depend on weights",
     }
     save_checkpoint(model, folder, meta)
     for name in ("tokenizer.json", "normalization.json"):

@@ -113,6 +113,13 @@ def run_worker(mode: str, args: dict[str, Any], timeout: float | None = None) ->
         return _spawn([sys.executable, str(WORKER), mode, json.dumps(args)], env, result_path, timeout)
 
 
+def tokenizer_normalizers(folder: Path) -> int:
+    """How many normaliser steps a tokenizer.json holds (1 = space collapse only, the fast path)."""
+    data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    norm = data.get("normalizer") or {}
+    return len(norm.get("normalizers", [])) if norm.get("type") == "Sequence" else int(bool(norm))
+
+
 def run_command(argv: list[str], timeout: float | None = None) -> dict[str, Any]:
     """Run a command (the real `notescore score`); wall time and peak RSS."""
     return _spawn(argv, dict(os.environ), None, timeout)
@@ -147,10 +154,10 @@ def _spawn(argv, env, result_path: Path | None, timeout) -> dict[str, Any]:
 def token_stats(model: Path, workload: Path) -> dict[str, Any]:
     """Token lengths of the workload under the int8 model's encoder (before and after truncation)."""
     import numpy as np
+    from prepare import _read_jsonl, _texts
 
     from nlp.encoding import NoteEncoder
     from nlp.model_config import load_model_config
-    from prepare import _read_jsonl, _texts
 
     config = load_model_config(model)
     norm = model / config.normalization_file if config.normalization_file else None
@@ -207,18 +214,38 @@ def engine_summary(r: dict[str, Any], batch_size: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: a few hundred notes, 1 repeat of the slow parts")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: a few hundred notes, 1 repeat of the slow parts"
+    )
     parser.add_argument("--notes", type=int, help="workload size (default 10000; 300 with --quick)")
-    parser.add_argument("--baseline-notes", type=int, help="notes for the torch pipeline (default: the whole workload)")
+    parser.add_argument(
+        "--engine-notes",
+        type=int,
+        help="notes (first of the workload) for the 4-way comparison (default 1000; 300 with --quick)",
+    )
     parser.add_argument("--repeats", type=int, help="repeats of the ONNX Runtime engines (default 3)")
     parser.add_argument("--baseline-repeats", type=int, help="repeats of the torch pipeline (default 1 full, 2 quick)")
     parser.add_argument("--scale", help="comma-separated `notescore score` input sizes (default 1000,10000,100000)")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "notescore-base", help="the int8 model folder")
-    parser.add_argument("--checkpoint", type=Path, help="fine-tuned checkpoint for int8-vs-fp32 (default runs/make_model/checkpoint)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="fine-tuned checkpoint for int8-vs-fp32 (default runs/make_model/checkpoint)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--budget-min",
+        type=float,
+        default=20.0,
+        help="skip scaling sizes that would end the run past this many minutes (0: no limit)",
+    )
     parser.add_argument("--no-levers", action="store_true", help="skip the lever runs (sorting, batch size, threads)")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite the results block of bench/README.md (always done by a full run)")
-    parser.add_argument("--render", type=Path, help="print the tables of a results JSON (and with --update-readme, write them)")
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="rewrite the results block of bench/README.md (always done by a full run)",
+    )
+    parser.add_argument(
+        "--render", type=Path, help="print the tables of a results JSON (and with --update-readme, write them)"
+    )
     args = parser.parse_args()
     if args.render:
         saved = json.loads(args.render.read_text())
@@ -239,8 +266,13 @@ def main() -> None:
     repeats = args.repeats or (2 if quick else 3)
     base_repeats = args.baseline_repeats or 1
     lever_repeats = 1 if quick else 2
-    scale = [int(s) for s in args.scale.split(",")] if args.scale else ([100, 300, 1000] if quick else [1000, 10_000, 100_000])
+    scale = (
+        [int(s) for s in args.scale.split(",")]
+        if args.scale
+        else ([100, 300, 1000] if quick else [1000, 10_000, 100_000])
+    )
     bs = args.batch_size
+    engine_n = min(args.engine_notes or (300 if quick else 1000), n_notes)
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -279,46 +311,54 @@ def main() -> None:
         "int8": {"folder": str(model), "shipped": shipped, "optimized": model_cfg.get("optimized"),
                  "vocabulary": model_cfg.get("vocabulary"), "ngram": bool(model_cfg.get("ngram")),
                  "size_mb": (model / "model.onnx").stat().st_size / 1e6},
-        "fp32": {"folder": str(fp32.relative_to(ROOT)), "from": "bench checkpoint: converted base encoder + seeded random head",
+        "fp32": {"folder": str(fp32.relative_to(ROOT)),
+                 "from": "bench checkpoint: converted base encoder + seeded random head",
                  "optimized": fp32_report.get("optimizer", {}).get("used"), "vocabulary": fp32_report.get("vocabulary"),
-                 "optimizer_timing_s": fp32_report.get("timings"), "size_mb": (fp32 / "model.onnx").stat().st_size / 1e6},
+                 "optimizer_timing_s": fp32_report.get("timings"),
+                 "size_mb": (fp32 / "model.onnx").stat().st_size / 1e6},
         "pipeline": {"folder": str(pipe_folder.relative_to(ROOT)),
                      "what": "BertForSequenceClassification: base encoder (250k vocab, untrimmed), checkpoint head, "
                              "random pooler; PreTrainedTokenizerFast(base tokenizer.json), model_max_length 128; "
                              "normalization.json applied with str.translate before the pipeline (timed)"},
     }  # fmt: skip
+    steps = tokenizer_normalizers(model)
+    result["models"]["int8"]["tokenizer_normalizer_steps"] = steps
+    if steps > 1:
+        result["notes"].append(
+            f"{model}/tokenizer.json embeds the codepoint map ({steps} normaliser steps): tokenising is ~20x slower "
+            "than the fast path (space collapse only + normalization.json); the base cache predates the fast path?"
+        )
     result["tokens"] = token_stats(model, workload)
     log.info("token lengths: %s", result["tokens"]["tokens_model_input"])
 
-    # ---- engines
+    # ---- engines: the first engine_n notes of the workload, the same for all four
     engines: dict[str, Any] = {}
-    log.info("ORT int8 (%d notes x %d)", n_notes, repeats)
-    r = run_worker("ort", {"model": str(model), "workload": str(workload), "batch_size": bs, "repeats": repeats})
+    result["engine_notes"] = engine_n
+    common = {"workload": str(workload), "batch_size": bs, "limit": engine_n}
+    log.info("ORT int8 (%d notes x %d)", engine_n, repeats)
+    r = run_worker("ort", {"model": str(model), "repeats": repeats, **common})
     engines["ort_int8"] = {**engine_summary(r, bs), "raw": r}
-    log.info("ORT fp32 (%d notes x %d)", n_notes, repeats)
-    r = run_worker("ort", {"model": str(fp32), "workload": str(workload), "batch_size": bs, "repeats": repeats})
+    log.info("ORT fp32 (%d notes x %d)", engine_n, repeats)
+    r = run_worker("ort", {"model": str(fp32), "repeats": repeats, **common})
     engines["ort_fp32"] = {**engine_summary(r, bs), "raw": r}
-    base_n = min(args.baseline_notes or n_notes, n_notes)
-    log.info("torch pipeline baseline (%d notes x %d)", base_n, base_repeats)
-    r = run_worker(
-        "pipeline",
-        {"model": str(pipe_folder), "workload": str(workload), "batch_size": bs, "repeats": base_repeats,
-         "max_length": prepare.MAX_LENGTH, "limit": base_n},
-    )  # fmt: skip
+    log.info("torch pipeline baseline (%d notes x %d)", engine_n, base_repeats)
+    r = run_worker("pipeline", {"model": str(pipe_folder), "repeats": base_repeats, "max_length": prepare.MAX_LENGTH,
+                                **common})  # fmt: skip
     engines["pipeline"] = {**engine_summary(r, bs), "raw": r}
 
     # the real command, not instrumented: process start to exit
     out_dir = WORK / "out"
     out_dir.mkdir(exist_ok=True)
-    log.info("notescore score (%d notes, the real command)", n_notes)
-    cmd = [sys.executable, "-m", "nlp", "score", str(workload), "-o", str(out_dir / "e2e.jsonl"), "--model", str(model)]
+    log.info("notescore score (%d notes, the real command)", engine_n)
+    e2e_in = prepare.repeat_workload(workload, engine_n)
+    cmd = [sys.executable, "-m", "nlp", "score", str(e2e_in), "-o", str(out_dir / "e2e.jsonl"), "--model", str(model)]
     r = run_command(cmd + ["--batch-size", str(bs)])
     engines["notescore_score"] = {
-        "notes_per_s": n_notes / r["wall_s"],
-        "ms_per_batch": 1000 * r["wall_s"] / -(-n_notes // bs),
+        "notes_per_s": engine_n / r["wall_s"],
+        "ms_per_batch": 1000 * r["wall_s"] / -(-engine_n // bs),
         "peak_rss_mb": r["peak_rss_bytes"] / MB,
         "load_s": None,
-        "n": n_notes,
+        "n": engine_n,
         "repeats": 1,
         "wall_s": r["wall_s"],
         "command": " ".join(["notescore", *cmd[3:]]),
@@ -332,7 +372,19 @@ def main() -> None:
 
     # ---- scaling + time split (instrumented command, in-process)
     scaling = []
+    skipped = []
+    e2e_rate = engines["notescore_score"]["notes_per_s"]
+    reserve = 90 if args.no_levers else 240  # levers + agreement afterwards
     for n in scale:
+        spent = time.monotonic() - started
+        need = n / e2e_rate
+        if args.budget_min > 0 and spent + need + reserve > args.budget_min * 60 and scaling:
+            skipped.append({"n": n, "estimated_s": need})
+            result["notes"].append(
+                f"scaling at {n:,} notes skipped: ~{need / 60:.0f} min at {e2e_rate:.0f} notes/s would pass the "
+                f"{args.budget_min:g}-min budget; run `python bench/run.py --scale {n} --budget-min 0 --no-levers`"
+            )
+            continue
         src = prepare.repeat_workload(workload, n)
         log.info("scaling: notescore score on %d notes", n)
         r = run_worker("cli", {"input": str(src), "output": str(out_dir / f"scale_{n}.jsonl"), "model": str(model),
@@ -340,13 +392,14 @@ def main() -> None:
         scaling.append(scaling_row(n, r))
         src.unlink(missing_ok=True)
     result["scaling"] = scaling
-    e2e_row = max(scaling, key=lambda s: (s["n"] <= n_notes, s["n"]))
+    result["scaling_skipped"] = skipped
+    e2e_row = min(scaling, key=lambda s: abs(s["n"] - engine_n))
     engines["notescore_score"]["load_s"] = e2e_row["startup"]["load_s"]
     engines["notescore_score"]["startup_s"] = e2e_row["startup"]["load_to_first_batch_s"]
 
     # ---- levers (int8, on a slice of the workload)
     if not args.no_levers:
-        result["levers"] = levers(model, fp32_report, workload, min(n_notes, 300 if quick else 2000), bs, lever_repeats)
+        result["levers"] = levers(model, fp32_report, workload, min(n_notes, 300 if quick else 500), bs, lever_repeats)
 
     # ---- int8 vs fp32
     result["agreement"] = agreement(prepare, model, shipped, fp32, args.checkpoint, dev_rows)
@@ -439,7 +492,9 @@ def levers(model: Path, fp32_report: dict[str, Any], workload: Path, n: int, bs:
     return out
 
 
-def agreement(prepare, model: Path, shipped: bool, fp32_standin: Path, ckpt_arg: Path | None, dev_rows) -> dict[str, Any]:
+def agreement(
+    prepare, model: Path, shipped: bool, fp32_standin: Path, ckpt_arg: Path | None, dev_rows
+) -> dict[str, Any]:
     """int8 vs fp32 of the same weights on the labelled test split."""
     test, test_what = prepare.labelled_test(WORK)
     ckpt = ckpt_arg or prepare.FINETUNED_CHECKPOINT
@@ -447,15 +502,14 @@ def agreement(prepare, model: Path, shipped: bool, fp32_standin: Path, ckpt_arg:
     if shipped and (ckpt / "model.safetensors").is_file():
         log.info("exporting fp32 of the fine-tuned checkpoint %s", ckpt)
         dev = prepare.NOTES / "dev.jsonl"
-        rows = prepare._read_jsonl(dev) if dev.is_file() else dev_rows
+        rows = prepare._read_jsonl(dev)[:300] if dev.is_file() else dev_rows  # parity checks only: keep it short
         fp32 = WORK / "models" / "finetuned_fp32"
         prepare.export_folder(ckpt, fp32, rows, quantize=False)
         out["source"] = f"measured: shipped int8 vs an fp32 export of {ckpt}"
     elif shipped:
         cfg = json.loads((model / "notescore.json").read_text())
         out["source"] = (
-            f"from {model}/notescore.json (parity on the dev texts at export): fine-tuned checkpoint "
-            f"{ckpt} not found"
+            f"from {model}/notescore.json (parity on the dev texts at export): fine-tuned checkpoint {ckpt} not found"
         )
         out["parity"] = cfg.get("parity")
         out["export_metrics"] = (cfg.get("metrics") or {}).get("export")
@@ -510,13 +564,14 @@ def render(result: dict[str, Any]) -> str:
         f"notescore benchmark — {result['kind']} — {result['date']}",
         f"machine: {m['cpu']}, {m['usable_cores']} cores, {(m['memory_bytes'] or 0) / 2**30:.0f} GiB; "
         f"python {v['python']}, onnxruntime {v['onnxruntime']}, torch {v['torch']}, transformers {v['transformers']}, "
-        f"tokenizers {v['tokenizers']}; load average at start {', '.join(f'{x:.2f}' for x in m['load_average_start'] or [])}",
+        f"tokenizers {v['tokenizers']}; load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['load_average_start'] or [])}",
         f"workload: {result['workload']['notes']:,} notes drawn (seed {result['workload']['seed']}) from "
         f"{result['workload']['pool']:,} project notes; tokens per note (model input, max {tok['max_length']}): "
         f"p10 {tok['tokens_model_input']['p10']:.0f}, median {tok['tokens_model_input']['p50']:.0f}, "
         f"p90 {tok['tokens_model_input']['p90']:.0f}, mean {tok['tokens_model_input']['mean']:.0f}; "
         f"{tok['truncated_share']:.0%} truncated (untruncated p90 {tok['tokens_untruncated']['p90']:.0f}, "
-        f"max {tok['tokens_untruncated']['max']})",
+        f"max {tok['tokens_untruncated']['max']}); engines 1-4 run the first {result.get('engine_notes', 0):,} of them",
         "",
     ]
     names = {
@@ -554,6 +609,8 @@ def render(result: dict[str, Any]) -> str:
             f"{sh['load'] + sh['process_other']:.0%}", f"{s['startup']['load_to_first_batch_s']:.2f}",
         ])  # fmt: skip
     parts.append("`notescore score` scaling and time split (share of process wall time):")
+    for sk in result.get("scaling_skipped") or []:
+        rows.append([f"{sk['n']:,}", f"skipped (~{sk['estimated_s'] / 60:.0f} min)", *[""] * 9])
     parts.append(_table(["notes", "wall s", "notes/s", "peak RSS MB", "tokenise", "inference", "n-gram",
                          "keywords", "I/O", "start/other", "load→1st batch s"], rows))  # fmt: skip
     if result.get("levers"):
@@ -563,7 +620,14 @@ def render(result: dict[str, Any]) -> str:
             if name in ("n", "repeats"):
                 continue
             if "notes_per_s" in val:
-                rows.append([name, f"{val['notes_per_s']:,.1f}", f"{val['peak_rss_mb']:,.0f}", str(val["threads"])])
+                rows.append(
+                    [
+                        name,
+                        f"{val['notes_per_s']:,.1f}",
+                        f"{val['peak_rss_mb']:,.0f}",
+                        str(val["threads"] or "ORT default"),
+                    ]
+                )
             else:
                 rows.append([name, f"plain {val['plain_s']:.2f}s → fused {val['fused_s']:.2f}s "
                                    f"({val['speedup']:.2f}x; kept: {val['kept']})", "", ""])  # fmt: skip
@@ -578,7 +642,8 @@ def render(result: dict[str, Any]) -> str:
             a = ag[tag]
             parts.append(
                 f"  {tag}: agreement {a['agreement']:.2%}, max |Δp| {a['max_abs_dprob']:.3f}, macro-F1 int8 "
-                f"{a['macro_f1_int8']:.4f} vs fp32 {a['macro_f1_fp32']:.4f} (Δ {a['macro_f1_delta']:+.4f}), n {ag.get('n')}"
+                f"{a['macro_f1_int8']:.4f} vs fp32 {a['macro_f1_fp32']:.4f} (Δ {a['macro_f1_delta']:+.4f}), "
+                f"n {ag.get('n')}"
             )
     if "parity" in ag:
         p = ag["parity"] or {}

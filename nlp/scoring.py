@@ -127,6 +127,8 @@ def score_records(
         ``(line, RecordError)`` for rows that could not be scored, in input order.
     """
     pending: list[tuple[int, Any, tuple[str, str | None] | None]] = []
+    # Start small so the first rows come out (and start-up is short), then grow.
+    size = min(64, window)
     for line, item in records:
         if isinstance(item, RecordError):
             pending.append((line, item, None))
@@ -135,9 +137,10 @@ def score_records(
                 pending.append((line, item, pick_text(item, line, text_field, title_field)))
             except RecordError as err:
                 pending.append((line, err, None))
-        if len(pending) >= window:
+        if len(pending) >= size:
             yield from _score_window(pending, classifier)
             pending = []
+            size = min(size * 4, window)
     if pending:
         yield from _score_window(pending, classifier)
 

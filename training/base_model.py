@@ -809,7 +809,11 @@ def default_base_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def _is_complete(folder: Path) -> bool:
     needed = ("config.json", "model.safetensors", "tokenizer.json", MARKER_NAME)
-    return folder.is_dir() and all((folder / n).is_file() for n in needed)
+    if not (folder.is_dir() and all((folder / n).is_file() for n in needed)):
+        return False
+    # A cache converted with the map inside tokenizer.json (slow form) is redone.
+    marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+    return not marker.get("normalization", {}).get("in_tokenizer_json", False)
 
 
 def ensure_base(cache_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -46,6 +46,7 @@ class TrainConfig:
             mean-pooled features (one forward pass over the data: minutes on CPU).
         ngram: also fit the hashed n-gram model and blend it in, with a weight
             chosen on dev (0 when it does not help).
+        ngram_max_weight: the largest n-gram share the dev search may choose.
     """
 
     base: str = ""
@@ -68,6 +69,7 @@ class TrainConfig:
     threads: int = 0
     finetune: bool = True
     ngram: bool = True
+    ngram_max_weight: float = 1.0
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)

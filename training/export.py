@@ -389,6 +389,27 @@ def _quantize(src: Path, dst: Path, gather: bool) -> None:
     )
 
 
+def _same_tokens(rows: list[list[int]], full_rows: list[list[int]], back: list[int]) -> float:
+    """Share of texts whose (trimmed) ids map back to exactly the full vocabulary's ids."""
+    return float(np.mean([[back[i] for i in a] == b for a, b in zip(rows, full_rows, strict=True)]))
+
+
+def _fast_normalizer(path: Path) -> None:
+    """Drop the per-codepoint Replace steps from a tokenizer.json shipped with normalization.json.
+
+    The runtime applies normalization.json with ``str.translate`` first (about 20x
+    faster than thousands of Replace normalisers); applying the map twice is a no-op,
+    so the ids do not change. Only the regex step (runs of spaces) is kept.
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    norm = data.get("normalizer") or {}
+    if norm.get("type") != "Sequence":
+        return
+    steps = [s for s in norm["normalizers"] if not (s.get("type") == "Replace" and "String" in s.get("pattern", {}))]
+    data["normalizer"] = steps[0] if len(steps) == 1 else {"type": "Sequence", "normalizers": steps}
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
 def export_model(
     checkpoint_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -496,12 +517,15 @@ def export_model(
         else:
             shutil.copyfile(tok_path, tok_out)
             report["vocabulary"] = {"kept": vocab_rows, "of": vocab_rows}
+        if norm is not None:
+            _fast_normalizer(tok_out)
         enc = NoteEncoder(tok_out, max_length, head_fraction, norm)
         rows = enc.token_ids(texts)
+        back = kept if trim else list(range(vocab_rows))  # new id -> id in the full vocabulary
         ref = _torch_probs(model, rows, enc, n_labels)
 
         trim_report: dict[str, Any] = {
-            "dev_same_tokens": float(np.mean([a == b for a, b in zip(rows, full_rows, strict=True)])),
+            "dev_same_tokens": _same_tokens(rows, full_rows, back),
             "dev_agreement": _agreement(ref, full_torch),
             "dev_max_abs_dprob": _max_delta(ref, full_torch),
         }
@@ -511,7 +535,7 @@ def export_model(
             p_full = _torch_probs(load_checkpoint(ckpt)[0], h_full, full_enc, n_labels)
             p_trim = _torch_probs(model, h_rows, enc, n_labels)
             trim_report.update(
-                heldout_same_tokens=float(np.mean([a == b for a, b in zip(h_rows, h_full, strict=True)])),
+                heldout_same_tokens=_same_tokens(h_rows, h_full, back),
                 heldout_agreement=_agreement(p_trim, p_full),
                 heldout_max_abs_dprob=_max_delta(p_trim, p_full),
             )

@@ -12,7 +12,7 @@ from nlp.ngram import NgramModel, blend, hash_counts
 
 log = logging.getLogger(__name__)
 
-BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 
 
@@ -85,14 +85,18 @@ def fit_ngram(
 
 
 def choose_blend(
-    transformer_logits: np.ndarray, ngram_logits: np.ndarray, dev_labels: Sequence[str], labels: Sequence[str]
+    transformer_logits: np.ndarray,
+    ngram_logits: np.ndarray,
+    dev_labels: Sequence[str],
+    labels: Sequence[str],
+    max_weight: float = 1.0,
 ) -> tuple[float, dict]:
-    """The n-gram share in :data:`BLEND_WEIGHTS` with the best dev macro-F1 (ties: smaller)."""
+    """The n-gram share in :data:`BLEND_WEIGHTS` (≤ ``max_weight``) with the best dev macro-F1 (ties: smaller)."""
     scores = {}
-    for w in BLEND_WEIGHTS:
+    for w in [w for w in BLEND_WEIGHTS if w <= max_weight + 1e-9]:
         probs = blend(transformer_logits, ngram_logits, w)
         pred = [labels[i] for i in probs.argmax(axis=1)]
         scores[w] = classification_metrics(list(dev_labels), pred, labels)["macro_f1"]
-    best = max(BLEND_WEIGHTS, key=lambda w: (round(scores[w], 6), -w))
+    best = max(scores, key=lambda w: (round(scores[w], 6), -w))
     log.info("blend weights on dev: %s -> %.1f", {k: round(v, 4) for k, v in scores.items()}, best)
     return best, {str(k): v for k, v in scores.items()}

@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--only", type=int, action="append", help="run only these fold numbers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # its quantiser logs every tensor at INFO
     out = run(args.work, args.sets, args.folds, args.only)
     for r in out["folds"]:
         line = f"fold {r['fold']}  n={r['n_test']}  accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}"

@@ -375,7 +375,7 @@ def _add_ngram(folder: Path, config: TrainConfig, train_examples, dev_examples, 
     dev_texts, dev_labels = [dev_examples[i].text for i in dv], [dev_examples[i].label for i in dv]
     model, info = fit_ngram([ex.text for ex in tr], [ex.label for ex in tr], dev_texts, dev_labels, labels)
     ngram_dev = model.logits([dev_examples[i].text for i in dv])
-    weight, scores = choose_blend(dev_logits[dv], ngram_dev, [dev_examples[i].label for i in dv], labels)
+    weight, scores = choose_blend(dev_logits[dv], ngram_dev, dev_labels, labels, config.ngram_max_weight)
     meta = json.loads((folder / META).read_text())
     meta["ngram"] = {"file": "ngram.npz", "weight": weight, **info, "blend_dev_macro_f1": scores}
     if weight > 0:

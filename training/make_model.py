@@ -141,7 +141,9 @@ def build(
                         "held_out_sources": HELD_OUT if shared is not None else []}  # fmt: skip
     config_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     (tmp / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
-    write_card(tmp, meta, evaluation, export_report, time.perf_counter() - started)
+    # With --reuse-checkpoint the training time is the checkpoint's own.
+    build_seconds = time.perf_counter() - started + (result.seconds if reuse else 0.0)
+    write_card(tmp, meta, evaluation, export_report, build_seconds)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

@@ -281,6 +281,11 @@ def train(
         if (base_dir / name).is_file():
             shutil.copy2(base_dir / name, tmp_dir / name)
     config.save(tmp_dir / "train_config.json")
+    from training.model import META
+
+    final_meta = json.loads((tmp_dir / META).read_text())
+    final_meta.update(steps=step, seconds=round(time.perf_counter() - started, 1))
+    (tmp_dir / META).write_text(json.dumps(final_meta, ensure_ascii=False, indent=2) + "\n")
     with open(tmp_dir / "dev.jsonl", "w", encoding="utf-8") as f:
         for ex in dev_examples:
             row = {"text": ex.text, "label": ex.label, "labels_allowed": list(ex.allowed), "source": ex.source}

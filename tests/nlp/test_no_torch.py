@@ -12,7 +12,8 @@ import sys
 from typer.testing import CliRunner
 from nlp.cli import app
 from nlp import NoteClassifier
-r = CliRunner().invoke(app, ["score", {str(src)!r}, "-o", {str(tmp_path / "o.jsonl")!r}, "--model", {str(tiny_model)!r}])
+args = ["score", {str(src)!r}, "-o", {str(tmp_path / "o.jsonl")!r}, "--model", {str(tiny_model)!r}]
+r = CliRunner().invoke(app, args)
 assert r.exit_code == 0, r.output
 NoteClassifier.load({str(tiny_model)!r}).predict("a note")
 heavy = [m for m in ("torch", "transformers", "datasets", "sklearn") if m in sys.modules]

@@ -1,0 +1,63 @@
+"""The shipped model folder: complete, documented, loadable, and as good as its card says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp import NoteClassifier, load_model_config
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "notescore-base"
+pytestmark = pytest.mark.skipif(not (MODEL / "notescore.json").is_file(), reason="no shipped model in this checkout")
+
+
+def test_folder_is_complete_and_small():
+    config = load_model_config(MODEL)
+    assert config.labels == ("genuine", "sponsored", "possibly_false")
+    for name in ("model.onnx", "tokenizer.json", "normalization.json", "README.md", "notescore.json"):
+        assert (MODEL / name).is_file(), name
+    size = sum(p.stat().st_size for p in MODEL.iterdir() if p.is_file())
+    assert size <= 80e6, f"{size / 1e6:.1f} MB"
+    extra = config.extra
+    assert extra["training_data"] and all("rows" in s and "license" in s for s in extra["training_data"])
+    assert not any("op_spam" in s["name"] for s in extra["training_data"])  # CC BY-NC-SA: never trained on
+    parity = extra["parity"]
+    assert parity["fp32_vs_torch_max_abs_dprob"] <= 1e-4
+    assert parity["int8_vs_fp32_agreement"] >= 0.99
+    card = (MODEL / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n") and "## Intended use" in card and "## Limitations" in card
+
+
+def test_tokenizer_has_no_unknowns_on_real_text():
+    clf = NoteClassifier.load(MODEL, keywords=False)
+    texts = [
+        "姐妹们这个面霜真的绝绝子，干皮冬天用刚好～ #护肤[话题]#",
+        "這間咖啡廳超讚，拿鐵很香",
+        "Link in bio for 20% off 🔥✨",
+    ]
+    for ids in clf.encoder.token_ids(texts):
+        assert clf.encoder.unk_id not in ids
+
+
+def test_predicts_the_obvious_cases():
+    clf = NoteClassifier.load(MODEL)
+    notes = [
+        ("用了三个月，干皮冬天够用，就是有点贵，430块买的，不会回购了", "genuine"),
+        ("新品上市！戳链接领券立减50，私信我拿专属优惠码，评论区扣1抽三位姐妹送正装！", "sponsored"),
+        ("医生都不会告诉你：每天喝这个茶7天瘦10斤，100%有效永不反弹，还能根治糖尿病", "possibly_false"),
+    ]
+    predictions = clf.predict([n for n, _ in notes])
+    assert [p.label for p in predictions] == [label for _, label in notes]
+
+
+def test_card_metric_reproduces_on_the_test_split():
+    from nlp.evaluation import evaluate_files
+
+    test = Path(__file__).resolve().parents[1] / "data" / "notes" / "test.jsonl"
+    clf = NoteClassifier.load(MODEL, keywords=False)
+    report = evaluate_files(clf, [str(test)], keywords=False)
+    recorded = json.loads((MODEL / "notescore.json").read_text())["metrics"]["notescore-notes test"]
+    assert abs(report["overall"]["macro_f1"] - recorded["macro_f1"]) < 1e-3
+    assert report["overall"]["macro_f1"] >= 0.90

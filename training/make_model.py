@@ -139,16 +139,26 @@ def build(
     meta["training"] = {"steps": result.steps, "seconds": round(result.seconds), "best_epoch": result.best_epoch,
                         "best_dev_macro_f1": result.best_dev_macro_f1, "settings": config.to_dict(),
                         "held_out_sources": HELD_OUT if shared is not None else []}  # fmt: skip
-    config_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
-    (tmp / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
     # With --reuse-checkpoint the training time is the checkpoint's own.
     build_seconds = time.perf_counter() - started + (result.seconds if reuse else 0.0)
+    meta["training"]["build_seconds"] = round(build_seconds)
+    config_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    (tmp / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
     write_card(tmp, meta, evaluation, export_report, build_seconds)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     log.info("model written to %s in %.0f min", out, (time.perf_counter() - started) / 60)
     return meta["metrics"]
+
+
+def refresh_card(folder: Path) -> Path:
+    """Rewrite a model folder's README.md from its notescore.json and evaluation.json."""
+    from training.model_card import write_card
+
+    meta = json.loads((folder / "notescore.json").read_text(encoding="utf-8"))
+    evaluation = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
+    return write_card(folder, meta, evaluation, {}, meta.get("training", {}).get("build_seconds", 0))
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -172,11 +182,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "notescore-base")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "make_model")
     parser.add_argument("--no-real", action="store_true", help="train on the project's notes only")
+    parser.add_argument("--card-only", action="store_true", help="only rewrite OUT/README.md from its JSON files")
     parser.add_argument("--reuse-checkpoint", action="store_true", help="skip training when WORK/checkpoint exists")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override a setting key=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # its quantiser logs every tensor at INFO
+    if args.card_only:
+        print(refresh_card(args.out))
+        return
     settings = {}
     for item in args.sets:
         key, _, value = item.partition("=")

@@ -56,11 +56,17 @@ def _table(evaluation: dict[str, Any]) -> str:
             return f"{s['recall']:.3f}" if s.get("support") else "–"
 
         acc = f"{o['accuracy']:.3f}" if o["n"] else "–"
-        f1 = f"{o['macro_f1']:.3f}" if o["n"] else "–"
+        # Macro-F1 means nothing when the gold rows hold one label (a whole-corpus proxy).
+        gold_labels = sum(1 for s in pl.values() if s.get("support"))
+        f1 = f"{o['macro_f1']:.3f}" if o["n"] and gold_labels > 1 else "–"
         part = f"{o['allowed_accuracy']:.3f}" if o.get("n_partial") else "–"
         rows.append(f"| {name} | {o['n']} | {acc} | {f1} | {rec('genuine')} | {rec('sponsored')} | "
                     f"{rec('possibly_false')} | {o.get('n_partial', 0)} | {part} |")  # fmt: skip
     return "\n".join(rows)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def write_card(
@@ -148,8 +154,11 @@ def write_card(
     lines += [
         "## Export and parity",
         "",
-        *[f"- {k}: {v}" for k, v in parity.items() if not isinstance(v, (dict, list))],
-        *[f"- {k}: {v}" for k, v in export.items() if k in ("size_mb", "kept_pieces", "optimized", "quantized_gather")],
+        *[f"- {k}: {_fmt(v)}" for k, v in parity.items() if not isinstance(v, (dict, list))],
+        *[f"- trim {k}: {_fmt(v)}" for k, v in parity.get("trim", {}).items()],
+        f"- vocabulary: {meta.get('vocabulary', {}).get('kept', '?')} of {meta.get('vocabulary', {}).get('of', '?')} pieces kept",
+        f"- n-gram blend: weight {meta.get('ngram', {}).get('weight', 0)} (chosen on dev, capped at 0.5)",
+        f"- folder size: {sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6:.1f} MB",
         "",
         LIMITATIONS,
         "## Files",

@@ -183,7 +183,7 @@ def keywords(
     source: Annotated[
         str, typer.Argument(help="A note's text, a file of notes (one per line, or JSON Lines), or - for stdin.")
     ],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Most keywords per note.")] = 8,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Most keywords per note.")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help='JSON Lines output: {"keywords": [...]} per note.')] = False,
 ) -> None:
     """Extract search keywords (jieba for Chinese, English terms, hashtags)."""

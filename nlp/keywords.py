@@ -22,7 +22,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOP_K = 8
+DEFAULT_TOP_K = 6
 
 # Disclosure and platform tags are hashtags but not what anyone searches for.
 _NON_KEYWORD_TAGS = {
@@ -35,6 +35,8 @@ _EN_TAG = re.compile(r"#([0-9A-Za-z_\u3400-\u9fff][0-9A-Za-z_'’\-\u3400-\u9fff
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-\.\+]*[A-Za-z0-9\+]|[A-Za-z]{2,}")
 _NUMBERISH = re.compile(r"^[\d\W_]+$")
+# 五年, 三個, 一週, 两次, 10分钟: a count and a measure word is not a search term.
+_COUNT = re.compile(r"^[\d一二三四五六七八九十百千万两几半每]+[\u3400-\u9fff]?$")
 
 
 def _lexicon_dir() -> Path | None:
@@ -197,6 +199,11 @@ class KeywordExtractor:
                     start, end = words[i][1], words[i + n - 1][2]
                     phrase = text[start:end]
                     key = fold(phrase)
+                    if key in lex.stop:  # platform phrases: "link in bio", "not sponsored"
+                        for j in range(i, i + n):
+                            used[j] = True
+                        i += n - 1
+                        break
                     scores[key] += 3.0 * weight
                     surface.setdefault(key, phrase)
                     for j in range(i, i + n):
@@ -220,7 +227,7 @@ class KeywordExtractor:
             if not _HAN.search(token):
                 continue
             key = fold(token)
-            if len(key) < 2 or key in lex.stop or _NUMBERISH.match(key):
+            if len(key) < 2 or key in lex.stop or _NUMBERISH.match(key) or _COUNT.match(key):
                 continue
             idf = self._idf.get(key, self._idf_default)
             boost = 1.5 if key in lex.user_terms else 1.0

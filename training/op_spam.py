@@ -60,7 +60,9 @@ def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = No
         write_jsonl(fold / "test.jsonl", test)
         summary = run_train([str(fold / "train.jsonl")], fold / "checkpoint", None, None, sets, None, {}, quiet=False)
         log.info(summary)
-        run_export(fold / "checkpoint", fold / "model", None, True, True, quiet=False)
+        # fp32: the frozen-encoder head of a 2-class task missed the 99% int8 agreement gate
+        # (97.9% on fold 0); the accuracy below is that of the exported fp32 graph.
+        run_export(fold / "checkpoint", fold / "model", None, False, True, quiet=False)
         clf = NoteClassifier.load(fold / "model", keywords=False)
         report = evaluate_files(clf, [str(fold / "test.jsonl")], keywords=False)
         (fold / "report.json").write_text(json.dumps(report, indent=2))

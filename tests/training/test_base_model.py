@@ -253,7 +253,7 @@ def test_ensure_base_caches_atomically(tmp_path: Path, monkeypatch: pytest.Monke
 
     calls = []
 
-    def fake_convert(src, out):  # cheap stand-in: the real one is covered above
+    def fake_convert(src, out, embed_normalization=True):  # cheap stand-in: the real one is covered above
         calls.append(Path(out))
         out = Path(out)
         for name in ("config.json", "model.safetensors", "tokenizer.json", "notescore_base.json"):

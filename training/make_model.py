@@ -134,7 +134,8 @@ def build(
             evaluation[f"{name} (rows not trained on, sample)"] = evaluate_records(clf, rest, keywords=False)
     config_path = tmp / "notescore.json"
     meta = json.loads(config_path.read_text())
-    meta["metrics"] = {name: _headline(rep) for name, rep in evaluation.items()}
+    # Keep export's dev metrics (fp32 and int8 macro-F1) beside the evaluation headlines.
+    meta["metrics"] = {**meta.get("metrics", {}), **{name: _headline(rep) for name, rep in evaluation.items()}}
     meta["training_data"] = sources
     meta["training"] = {"steps": result.steps, "seconds": round(result.seconds), "best_epoch": result.best_epoch,
                         "best_dev_macro_f1": result.best_dev_macro_f1, "settings": config.to_dict(),

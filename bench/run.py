@@ -120,8 +120,32 @@ def tokenizer_normalizers(folder: Path) -> int:
     return len(norm.get("normalizers", [])) if norm.get("type") == "Sequence" else int(bool(norm))
 
 
+# Runs `python -m nlp ARGS` in-process and records the process's own peak RSS
+# (VmHWM) at exit. wait4's ru_maxrss would also count the parent's memory at
+# fork time (this script holds GBs of torch weights by then).
+_HWM_SHIM = """
+import atexit, json, os, runpy, sys
+def _hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            open(os.environ['BENCH_RESULT'], 'w').write(json.dumps({'hwm_bytes': int(line.split()[1]) * 1024}))
+atexit.register(_hwm)
+sys.argv = ['notescore'] + sys.argv[1:]
+try:
+    runpy.run_module('nlp', run_name='__main__')
+except SystemExit as exc:
+    if exc.code not in (0, 3, None):
+        raise
+"""
+
+
 def run_command(argv: list[str], timeout: float | None = None) -> dict[str, Any]:
     """Run a command (the real `notescore score`); wall time and peak RSS."""
+    if argv[1:3] == ["-m", "nlp"]:
+        with tempfile.TemporaryDirectory(prefix="notescore-bench-") as tmp:
+            result_path = Path(tmp) / "result.json"
+            env = {**os.environ, "BENCH_RESULT": str(result_path)}
+            return _spawn([argv[0], "-c", _HWM_SHIM, *argv[3:]], env, result_path, timeout)
     return _spawn(argv, dict(os.environ), None, timeout)
 
 
@@ -141,7 +165,9 @@ def _spawn(argv, env, result_path: Path | None, timeout) -> dict[str, Any]:
         wall_s=wall,
         t_spawn=start,
         # ru_maxrss is in KiB on Linux
-        peak_rss_bytes=usage.ru_maxrss * 1024,
+        # The process's own VmHWM when it reported one; ru_maxrss (KiB) also counts
+        # the parent's memory at fork time.
+        peak_rss_bytes=result.get("hwm_bytes") or usage.ru_maxrss * 1024,
         exit_code=proc.returncode,
         stderr_tail=stderr[-600:],
     )

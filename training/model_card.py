@@ -110,6 +110,7 @@ def write_card(
     ]
     training = meta.get("training", {})
     settings = training.get("settings", {})
+    vocab = meta.get("vocabulary", {})
     lines = [
         *yaml,
         "",
@@ -156,7 +157,8 @@ def write_card(
         "",
         *[f"- {k}: {_fmt(v)}" for k, v in parity.items() if not isinstance(v, (dict, list))],
         *[f"- trim {k}: {_fmt(v)}" for k, v in parity.get("trim", {}).items()],
-        f"- vocabulary: {meta.get('vocabulary', {}).get('kept', '?')} of {meta.get('vocabulary', {}).get('of', '?')} pieces kept",
+        *[f"- dev macro-F1 ({k}): {v}" for k, v in parity.get("dev_macro_f1", {}).items()],
+        f"- vocabulary: {vocab.get('kept', '?')} of {vocab.get('of', '?')} pieces kept",
         f"- n-gram blend: weight {meta.get('ngram', {}).get('weight', 0)} (chosen on dev, capped at 0.5)",
         f"- folder size: {sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6:.1f} MB",
         "",

@@ -150,11 +150,13 @@ class KeywordExtractor:
             self._load()
         if top_k <= 0 or not text and not title:
             return []
-        full = f"{title}\n{text}" if title else text
-        tags, rest = self._hashtags(full)
+        # Hashtags are read once per part; the rest of each part is scored, the title weighing more.
+        title_tags, title_rest = self._hashtags(title) if title else ([], "")
+        body_tags, body_rest = self._hashtags(text)
+        tags = title_tags + body_tags
         scores: Counter[str] = Counter()
         surface: dict[str, str] = {}
-        for part, weight in ((title or "", 1.5), (rest if not title else self._hashtags(text)[1], 1.0)):
+        for part, weight in ((title_rest, 1.5), (body_rest, 1.0)):
             if part:
                 self._score_part(part, weight, scores, surface)
         chosen: list[str] = []

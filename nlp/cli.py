@@ -141,7 +141,9 @@ def score(
     except InputFormatError as exc:
         raise _fail(str(exc), 2) from exc
     classifier = _load(model, threads, batch_size)
-    progress = _Progress(count_rows(input, fmt) if input != "-" else None, enabled=not quiet)
+    # Counting rows is a full pass over the file: only worth it when a bar is shown.
+    show = not quiet and sys.stderr.isatty()
+    progress = _Progress(count_rows(input, fmt) if show and input != "-" else None, enabled=show)
     try:
         summary = score_file(
             input,

@@ -1,7 +1,7 @@
 """One benchmark measurement in a fresh process (started by bench/run.py).
 
 Each engine runs in its own interpreter so that its load time and peak RSS are
-its own: run.py reads the peak RSS of this process with ``os.wait4``. The result
+its own: it reports its own peak RSS (``VmHWM`` from /proc/self/status). The result
 is written as JSON to the path in ``$BENCH_RESULT``.
 
 Modes:

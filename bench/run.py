@@ -106,7 +106,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def run_worker(mode: str, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """Run bench/_worker.py in a fresh interpreter; add its wall time and peak RSS (wait4)."""
+    """Run bench/_worker.py in a fresh interpreter; add its wall time and peak RSS (its own VmHWM)."""
     with tempfile.TemporaryDirectory(prefix="notescore-bench-") as tmp:
         result_path = Path(tmp) / "result.json"
         env = {**os.environ, "BENCH_RESULT": str(result_path), "PYTHONHASHSEED": "0"}
@@ -164,7 +164,6 @@ def _spawn(argv, env, result_path: Path | None, timeout) -> dict[str, Any]:
     result.update(
         wall_s=wall,
         t_spawn=start,
-        # ru_maxrss is in KiB on Linux
         # The process's own VmHWM when it reported one; ru_maxrss (KiB) also counts
         # the parent's memory at fork time.
         peak_rss_bytes=result.get("hwm_bytes") or usage.ru_maxrss * 1024,
@@ -250,7 +249,7 @@ def main() -> None:
         help="notes (first of the workload) for the 4-way comparison (default 1000; 300 with --quick)",
     )
     parser.add_argument("--repeats", type=int, help="repeats of the ONNX Runtime engines (default 3)")
-    parser.add_argument("--baseline-repeats", type=int, help="repeats of the torch pipeline (default 1 full, 2 quick)")
+    parser.add_argument("--baseline-repeats", type=int, help="torch pipeline repeats (default 3; 1 with --quick)")
     parser.add_argument("--scale", help="comma-separated `notescore score` input sizes (default 1000,10000,100000)")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "notescore-base", help="the int8 model folder")
     parser.add_argument(
@@ -290,7 +289,7 @@ def main() -> None:
     quick = args.quick
     n_notes = args.notes or (300 if quick else 10_000)
     repeats = args.repeats or (2 if quick else 3)
-    base_repeats = args.baseline_repeats or 1
+    base_repeats = args.baseline_repeats or (1 if quick else 3)
     lever_repeats = 1 if quick else 2
     scale = (
         [int(s) for s in args.scale.split(",")]

@@ -407,7 +407,7 @@ def main() -> None:
             skipped.append({"n": n, "estimated_s": need})
             result["notes"].append(
                 f"scaling at {n:,} notes skipped: ~{need / 60:.0f} min at {e2e_rate:.0f} notes/s would pass the "
-                f"{args.budget_min:g}-min budget; run `python bench/run.py --scale {n} --budget-min 0 --no-levers`"
+                f"{args.budget_min:g}-min budget; `python bench/run.py --budget-min 0` runs every size"
             )
             continue
         src = prepare.repeat_workload(workload, n)

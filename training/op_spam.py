@@ -4,10 +4,12 @@ Protocol (as Ott et al., ACL 2011): 5-fold cross-validation over hotels — the
 20 Chicago hotels are split into 5 groups of 4, so a test fold's hotels are never
 seen in training. Each fold runs the user's path: ``notescore train`` on the
 other 4 folds (dev = a stratified 15% of them, for checkpoint selection),
-``notescore export`` (ONNX int8) and ``notescore evaluate`` on the held-out fold.
-truthful → genuine, deceptive → possibly_false.
+``notescore export --no-quantize`` (fp32 ONNX) and ``notescore evaluate`` on the
+held-out fold. truthful → genuine, deceptive → possibly_false. Each fold also
+reports the test accuracy of its two parts alone (transformer, n-gram model).
 
     python -m training.op_spam --work runs/op_spam [--set key=value ...]
+    python -m training.op_spam --work runs/op_spam --report     # reprint a finished run
 
 The corpus is CC BY-NC-SA: it is read from ../shared/data at run time, written
 only under the work folder (outside the package), never shipped.
@@ -40,6 +42,28 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def components(model: Path, test: Path) -> dict:
+    """Test accuracy of the transformer alone, the n-gram model alone and the shipped blend."""
+    import numpy as np
+
+    from nlp import NoteClassifier
+    from nlp.ngram import blend
+
+    clf = NoteClassifier.load(model, keywords=False)
+    rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [r["text"] for r in rows]
+    gold = np.array([clf.labels.index(r["label"]) for r in rows])
+    weight, clf.ngram_weight = clf.ngram_weight, 0.0
+    transformer = np.log(np.clip(clf.predict_proba(texts), 1e-12, None))
+    out: dict = {"ngram_weight": weight}
+    if clf._ngram is None:
+        return {**out, "transformer": float((transformer.argmax(1) == gold).mean())}
+    ngram = clf._ngram.logits(texts)
+    for name, w in (("transformer", 0.0), ("ngram", 1.0), ("blend", weight)):
+        out[name] = float((blend(transformer, ngram, w).argmax(1) == gold).mean())
+    return out
+
+
 def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = None) -> dict:
     """Run the cross-validation; returns the per-fold and mean results."""
     from nlp import NoteClassifier
@@ -70,8 +94,9 @@ def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = No
         seconds = time.perf_counter() - started
         macro = report["overall"]["macro_f1"]
         results.append(
-            {"fold": i, "hotels": hotels, "n_test": len(test), "accuracy": acc, "macro_f1": macro, "seconds": seconds}
-        )
+            {"fold": i, "hotels": hotels, "n_test": len(test), "accuracy": acc, "macro_f1": macro, "seconds": seconds,
+             "components": components(fold / "model", fold / "test.jsonl")}
+        )  # fmt: skip
         log.info("fold %d (%s): accuracy %.4f", i, ", ".join(hotels), acc)
     accs = [r["accuracy"] for r in results]
     out = {"folds": results, "mean_accuracy": statistics.mean(accs),
@@ -86,14 +111,31 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], help="training setting key=value")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--only", type=int, action="append", help="run only these fold numbers")
+    parser.add_argument(
+        "--report", action="store_true", help="reprint WORK/summary.json (adding the per-model accuracies if missing)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # its quantiser logs every tensor at INFO
-    out = run(args.work, args.sets, args.folds, args.only)
+    if args.report:
+        out = json.loads((args.work / "summary.json").read_text())
+        for r in out["folds"]:
+            if "components" not in r:
+                fold = args.work / f"fold{r['fold']}"
+                r["components"] = components(fold / "model", fold / "test.jsonl")
+        (args.work / "summary.json").write_text(json.dumps(out, indent=2))
+    else:
+        out = run(args.work, args.sets, args.folds, args.only)
     for r in out["folds"]:
         line = f"fold {r['fold']}  n={r['n_test']}  accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}"
-        print(f"{line}  {r['seconds']:.0f}s")
+        c = r["components"]
+        parts = "  ".join(f"{k} {c[k]:.4f}" for k in ("transformer", "ngram") if k in c)
+        print(f"{line}  {r['seconds']:.0f}s  ({parts}; n-gram share {c['ngram_weight']:.1f})")
     print(f"mean accuracy {out['mean_accuracy']:.4f} ± {out['stdev']:.4f} over {len(out['folds'])} folds")
+    for part in ("transformer", "ngram"):
+        accs = [r["components"][part] for r in out["folds"] if part in r["components"]]
+        if accs:
+            print(f"  {part} alone: mean accuracy {statistics.mean(accs):.4f}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,13 @@ def test_train_export_evaluate_score(tmp_path, tiny_base, labelled):
     assert set(report["per_source"]) == {"tiny", "one-sided"}
     # The tiny model learns the planted cues.
     assert report["per_source"]["tiny"]["accuracy"] > 0.6
+    # The op_spam benchmark's per-part accuracies: the blend is what evaluate measured.
+    from training.op_spam import components
+
+    one_label = tmp_path / "one_label.jsonl"
+    one_label.write_text("".join(line + "\n" for line in labelled.read_text().splitlines() if '"label"' in line))
+    parts = components(model, one_label)
+    assert parts.get("blend", parts["transformer"]) == pytest.approx(report["per_source"]["tiny"]["accuracy"])
 
     scored = tmp_path / "scored.jsonl"
     r = runner.invoke(app, ["score", str(labelled), "-o", str(scored), "--model", str(model), "-q"])

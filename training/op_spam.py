@@ -24,6 +24,7 @@ import statistics
 import time
 from pathlib import Path
 
+from nlp import NoteClassifier
 from training.corpora import load_corpus
 
 log = logging.getLogger("training")
@@ -42,19 +43,22 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def components(model: Path, test: Path) -> dict:
+def components(model: Path | NoteClassifier, test: Path) -> dict:
     """Test accuracy of the transformer alone, the n-gram model alone and the shipped blend."""
     import numpy as np
 
-    from nlp import NoteClassifier
+    from nlp.encoding import compose_text
     from nlp.ngram import blend
 
-    clf = NoteClassifier.load(model, keywords=False)
+    clf = model if isinstance(model, NoteClassifier) else NoteClassifier.load(model, keywords=False)
     rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [r["text"] for r in rows]
+    texts = [compose_text(r["text"], r.get("title")) for r in rows]
     gold = np.array([clf.labels.index(r["label"]) for r in rows])
     weight, clf.ngram_weight = clf.ngram_weight, 0.0
-    transformer = np.log(np.clip(clf.predict_proba(texts), 1e-12, None))
+    try:
+        transformer = np.log(np.clip(clf.predict_proba(texts), 1e-12, None))
+    finally:
+        clf.ngram_weight = weight
     out: dict = {"ngram_weight": weight}
     if clf._ngram is None:
         return {**out, "transformer": float((transformer.argmax(1) == gold).mean())}
@@ -66,7 +70,6 @@ def components(model: Path, test: Path) -> dict:
 
 def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = None) -> dict:
     """Run the cross-validation; returns the per-fold and mean results."""
-    from nlp import NoteClassifier
     from nlp.evaluation import evaluate_files
     from training.cli_impl import run_export, run_train
 
@@ -95,7 +98,7 @@ def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = No
         macro = report["overall"]["macro_f1"]
         results.append(
             {"fold": i, "hotels": hotels, "n_test": len(test), "accuracy": acc, "macro_f1": macro, "seconds": seconds,
-             "components": components(fold / "model", fold / "test.jsonl")}
+             "components": components(clf, fold / "test.jsonl")}
         )  # fmt: skip
         log.info("fold %d (%s): accuracy %.4f", i, ", ".join(hotels), acc)
     accs = [r["accuracy"] for r in results]

@@ -118,7 +118,7 @@ def build(
     heldout = [r["text"] for _, _, r in load_rows([str(NOTES / "test.jsonl")])]
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    export_report = export_model(work / "checkpoint", tmp, heldout_texts=heldout, name="notescore-base")
+    export_model(work / "checkpoint", tmp, heldout_texts=heldout, name="notescore-base")
     clf = NoteClassifier.load(tmp)
     evaluation: dict[str, Any] = {"notescore-notes test": evaluate_files(clf, [str(NOTES / "test.jsonl")])}
     if shared is not None:
@@ -145,7 +145,7 @@ def build(
     meta["training"]["build_seconds"] = round(build_seconds)
     config_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     (tmp / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
-    write_card(tmp, meta, evaluation, export_report, build_seconds)
+    write_card(tmp, meta, evaluation)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -159,7 +159,7 @@ def refresh_card(folder: Path) -> Path:
 
     meta = json.loads((folder / "notescore.json").read_text(encoding="utf-8"))
     evaluation = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
-    return write_card(folder, meta, evaluation, {}, meta.get("training", {}).get("build_seconds", 0))
+    return write_card(folder, meta, evaluation)
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:

@@ -69,17 +69,13 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def write_card(
-    folder: Path, meta: dict[str, Any], evaluation: dict[str, Any], export: dict[str, Any], seconds: float
-) -> Path:
+def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any]) -> Path:
     """Write ``README.md`` into a model folder.
 
     Args:
         folder: the model folder.
-        meta: its notescore.json content.
+        meta: its notescore.json content (parity, training settings and build time included).
         evaluation: name → report from :mod:`nlp.evaluation`.
-        export: the export report (sizes, parity).
-        seconds: wall time of the whole build.
 
     Returns:
         The card's path.
@@ -136,8 +132,8 @@ def write_card(
         "",
         f"Settings: {', '.join(f'{k}={settings.get(k)}' for k in _SHOWN)};",
         f"{training.get('steps', '?')} steps, best dev macro-F1 {training.get('best_dev_macro_f1', 0):.4f} at epoch "
-        f"{training.get('best_epoch', 0):.2f}. The whole build (`make model`) took {seconds / 60:.0f} min "
-        "on 2 CPU cores.",
+        f"{training.get('best_epoch', 0):.2f}. The whole build (`make model`) took "
+        f"{training.get('build_seconds', 0) / 60:.0f} min on 2 CPU cores.",
         "",
         "## Evaluation",
         "",
@@ -159,7 +155,8 @@ def write_card(
         *[f"- trim {k}: {_fmt(v)}" for k, v in parity.get("trim", {}).items()],
         *[f"- dev macro-F1 ({k}): {v}" for k, v in parity.get("dev_macro_f1", {}).items()],
         f"- vocabulary: {vocab.get('kept', '?')} of {vocab.get('of', '?')} pieces kept",
-        f"- n-gram blend: weight {meta.get('ngram', {}).get('weight', 0)} (chosen on dev, capped at 0.5)",
+        f"- n-gram blend: weight {meta.get('ngram', {}).get('weight', 0)} (chosen on dev, capped at "
+        f"{settings.get('ngram_max_weight', 1.0)})",
         f"- folder size: {sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6:.1f} MB",
         "",
         LIMITATIONS,

@@ -121,15 +121,13 @@ def tokenizer_normalizers(folder: Path) -> int:
 
 
 # Runs `python -m nlp ARGS` in-process and records the process's own peak RSS
-# (VmHWM) at exit. wait4's ru_maxrss would also count the parent's memory at
-# fork time (this script holds GBs of torch weights by then).
-_HWM_SHIM = """
-import atexit, json, os, runpy, sys
-def _hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            open(os.environ['BENCH_RESULT'], 'w').write(json.dumps({'hwm_bytes': int(line.split()[1]) * 1024}))
-atexit.register(_hwm)
+# (VmHWM, with the workers' _emit) at exit. wait4's ru_maxrss would also count the
+# parent's memory at fork time (this script holds GBs of torch weights by then).
+_HWM_SHIM = f"""
+import atexit, runpy, sys
+sys.path.insert(0, {str(BENCH)!r})
+from _worker import _emit
+atexit.register(_emit, {{}})
 sys.argv = ['notescore'] + sys.argv[1:]
 try:
     runpy.run_module('nlp', run_name='__main__')

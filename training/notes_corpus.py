@@ -5,8 +5,9 @@
 
 Rules checked (see data/README.md): valid JSON objects; ``id`` unique; ``text``
 a non-empty string; ``title`` a string when present; ``label`` one of the three;
-``lang`` zh/en/mixed; 3–8 keywords, each found in the title or text (case-folded);
-no two notes (within or across splits) with character 5-gram Jaccard ≥ 0.5.
+``lang`` zh/en/mixed; 3–8 keywords (0–8 for notes under :data:`SHORT_NOTE` characters,
+which hold fewer search terms), each found in the title or text (case-folded);
+``subtype`` a string and ``promo`` a boolean (possibly_false notes only) when present; no two notes (within or across splits) with character 5-gram Jaccard ≥ 0.5.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from nlp.model_config import LABELS
 LANGS = ("zh", "en", "mixed")
 SPLITS = ("train", "dev", "test")
 JACCARD_LIMIT = 0.5
+# A fragment ("好吃，下次还点") has fewer than three search terms in it.
+SHORT_NOTE = 40
 _SPACE = re.compile(r"\s+")
 
 
@@ -62,9 +65,16 @@ def record_problems(record: dict[str, Any]) -> list[str]:
         problems.append(f"label {record.get('label')!r} not in {list(LABELS)}")
     if record.get("lang") not in LANGS:
         problems.append(f"lang {record.get('lang')!r} not in {list(LANGS)}")
+    subtype = record.get("subtype")
+    if subtype is not None and (not isinstance(subtype, str) or not subtype):
+        problems.append(f"subtype must be a non-empty string; found {subtype!r}")
+    promo = record.get("promo")
+    if promo is not None and (not isinstance(promo, bool) or record.get("label") != "possibly_false"):
+        problems.append(f"promo must be true/false and only on possibly_false notes; found {promo!r}")
     keywords = record.get("keywords")
-    if not isinstance(keywords, list) or not 3 <= len(keywords) <= 8:
-        problems.append(f"needs 3-8 keywords; found {keywords!r}")
+    fewest = 0 if len(f"{title or ''}{text}") < SHORT_NOTE else 3
+    if not isinstance(keywords, list) or not fewest <= len(keywords) <= 8:
+        problems.append(f"needs {fewest}-8 keywords; found {keywords!r}")
     else:
         haystack = fold(f"{title or ''}\n{text}")
         for k in keywords:

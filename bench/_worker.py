@@ -123,6 +123,7 @@ def run_ort(args: dict) -> dict:
     import numpy as np
 
     from nlp.classifier import NoteClassifier
+    from nlp.probability import softmax
     from nlp.scoring import WINDOW
 
     clf = NoteClassifier.load(args["model"], threads=args.get("threads"), batch_size=args["batch_size"], keywords=False)
@@ -146,9 +147,7 @@ def run_ort(args: dict) -> dict:
             logits = np.zeros((len(ids), len(clf.labels)), dtype=np.float32)
             for s in range(0, len(ids), clf.batch_size):
                 logits[s : s + clf.batch_size] = clf.logits(ids[s : s + clf.batch_size])
-            z = logits - logits.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            return e / e.sum(axis=1, keepdims=True)
+            return softmax(logits)
 
         proba = unsorted_proba
     else:
@@ -161,7 +160,7 @@ def run_ort(args: dict) -> dict:
         for a, b in _windows(len(texts), WINDOW):  # windows as `notescore score` uses
             proba(texts[a:b])
         repeats.append(time.perf_counter() - start)
-    opts = clf._session.get_session_options()
+    runtime = clf.backend.info()
     return {
         "engine": "ort",
         "n": len(texts),
@@ -172,8 +171,9 @@ def run_ort(args: dict) -> dict:
         "repeat_s": repeats,
         "inference_batch_ms_median": float(np.median(batch_ms)) if batch_ms else None,
         "inference_batches": len(batch_ms),
-        "intra_op_threads": opts.intra_op_num_threads,
-        "ngram": clf._ngram is not None,
+        "intra_op_threads": runtime.get("intra_op_threads"),
+        "backend": runtime.get("backend"),
+        "ngram": clf.has_ngram,
     }
 
 
@@ -283,25 +283,27 @@ def run_agree(args: dict) -> dict:
     import numpy as np
 
     from nlp.classifier import NoteClassifier
-    from nlp.encoding import compose_text
+    from nlp.errors import RecordError
     from nlp.evaluation import classification_metrics
+    from nlp.probability import blend
+    from nlp.records import iter_labelled
 
-    with open(args["records"], encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    records = [r for r in records if isinstance(r.get("text"), str) and r["text"].strip()]
-    texts = [compose_text(r["text"], r.get("title")) for r in records]
     int8 = NoteClassifier.load(args["int8"], threads=args.get("threads"), keywords=False)
     fp32 = NoteClassifier.load(args["fp32"], threads=args.get("threads"), keywords=False)
     labels = list(int8.labels)
-    out: dict = {"n": len(texts), "int8_has_ngram": int8._ngram is not None}
+    notes = [n for _, n in iter_labelled(args["records"], labels) if not isinstance(n, RecordError)]
+    texts = [n.text for n in notes]
+    out: dict = {"n": len(texts), "int8_has_ngram": int8.has_ngram}
+    t8, t32 = int8.transformer_logits(texts), fp32.transformer_logits(texts)
+    ngram = int8.ngram_logits(texts) if int8.has_ngram else None
 
-    def compare(tag: str) -> None:
-        p8 = int8.predict_proba(texts).astype(np.float64)
-        p32 = fp32.predict_proba(texts).astype(np.float64)
-        gold = [r.get("label") for r in records]
-        keep = [i for i, g in enumerate(gold) if g in labels]
-        m8 = classification_metrics([gold[i] for i in keep], [labels[int(p8[i].argmax())] for i in keep], labels)
-        m32 = classification_metrics([gold[i] for i in keep], [labels[int(p32[i].argmax())] for i in keep], labels)
+    def compare(tag: str, weight: float) -> None:
+        p8 = blend(t8, ngram, weight).astype(np.float64)
+        p32 = blend(t32, ngram, weight).astype(np.float64)
+        keep = [i for i, n in enumerate(notes) if n.label is not None]
+        gold = [notes[i].label for i in keep]
+        m8 = classification_metrics(gold, [labels[int(p8[i].argmax())] for i in keep], labels)
+        m32 = classification_metrics(gold, [labels[int(p32[i].argmax())] for i in keep], labels)
         out[tag] = {
             "agreement": float(np.mean(p8.argmax(1) == p32.argmax(1))),
             "max_abs_dprob": float(np.abs(p8 - p32).max()),
@@ -311,12 +313,9 @@ def run_agree(args: dict) -> dict:
             "n_labelled": len(keep),
         }
 
-    if int8._ngram is not None:
-        # as shipped: both blended with the same n-gram model
-        fp32._ngram, fp32.ngram_weight = int8._ngram, int8.ngram_weight
-        compare("blended")
-        int8._ngram = fp32._ngram = None
-    compare("transformer_only")
+    if ngram is not None:
+        compare("blended", int8.ngram_weight)  # as shipped: both blended with the same n-gram model
+    compare("transformer_only", 0.0)
     return out
 
 

@@ -55,7 +55,7 @@ def corpus_files() -> list[Path]:
 def corpus() -> tuple[list[dict[str, Any]], list[str]]:
     """Every usable note of the project's data (records kept as they are)."""
     from nlp.errors import RecordError
-    from nlp.scoring import pick_text
+    from nlp.records import pick_text
 
     rows, used = [], []
     for path in corpus_files():
@@ -131,11 +131,11 @@ def _write_stamp(folder: Path, key: dict[str, Any]) -> None:
 
 def _texts(rows: list[dict[str, Any]]) -> list[str]:
     from nlp.encoding import compose_text
-    from nlp.scoring import pick_text
+    from nlp.records import pick_text
 
     out = []
     for n, r in enumerate(rows, 1):
-        text, title = pick_text(r, n, None, None)
+        text, title = pick_text(r, n)
         out.append(compose_text(text, title))
     return out
 
@@ -146,7 +146,7 @@ def bench_checkpoint(work: Path, base: Path, rows: list[dict[str, Any]]) -> Path
     from tokenizers import Tokenizer
 
     from nlp.encoding import load_translate_table
-    from nlp.model_config import LABELS
+    from nlp.model_folder import LABELS, CheckpointMeta, Truncation
     from training.model import NoteModel, load_encoder, save_checkpoint
 
     folder = work / "models" / "checkpoint"
@@ -162,14 +162,11 @@ def bench_checkpoint(work: Path, base: Path, rows: list[dict[str, Any]]) -> Path
     seen: set[int] = set()
     for enc in tok.encode_batch([t.translate(table) for t in _texts(rows)], add_special_tokens=False):
         seen.update(enc.ids)
-    meta = {
-        "labels": list(LABELS),
-        "max_length": MAX_LENGTH,
-        "head_fraction": HEAD_FRACTION,
-        "seen_piece_ids": sorted(seen),
-        "base_model": str(base),
-        "note": f"bench stand-in: base encoder weights, random head (seed {SEED}); speed does not depend on weights",
-    }
+    meta = CheckpointMeta(
+        truncation=Truncation(MAX_LENGTH, HEAD_FRACTION),
+        seen_piece_ids=tuple(sorted(seen)),
+        base_model=f"{base} (bench stand-in: random head, seed {SEED}; speed does not depend on weights)",
+    )
     save_checkpoint(model, folder, meta)
     for name in ("tokenizer.json", "normalization.json"):
         shutil.copyfile(base / name, folder / name)
@@ -179,6 +176,8 @@ def bench_checkpoint(work: Path, base: Path, rows: list[dict[str, Any]]) -> Path
 
 def export_folder(ckpt: Path, out: Path, dev_rows: list[dict[str, Any]], quantize: bool) -> dict[str, Any]:
     """export_model(...) into ``out`` (cached by checkpoint weights' mtime/size); returns the export report."""
+    from nlp.model_folder import LABELS
+    from nlp.records import LabelledNote
     from training.export import export_model
 
     weights = ckpt / "model.safetensors"
@@ -188,13 +187,14 @@ def export_folder(ckpt: Path, out: Path, dev_rows: list[dict[str, Any]], quantiz
         "weights_size": weights.stat().st_size,
         "quantize": quantize,
         "n_dev": len(dev_rows),
-        "v": 1,
+        "v": 2,
     }
     report_path = out.with_name(out.name + ".report.json")
     if _stamp_ok(out, key) and report_path.is_file():
         return json.loads(report_path.read_text())
     log.info("exporting %s -> %s (%s)", ckpt, out, "int8" if quantize else "fp32")
-    report = export_model(ckpt, out, dev_records=dev_rows, quantize=quantize, threads=2)
+    notes = [LabelledNote(text, LABELS, "bench") for text in _texts(dev_rows)]
+    report = export_model(ckpt, out, dev_notes=notes, quantize=quantize, name=out.name, threads=2)
     report_path.write_text(json.dumps(report, indent=2, default=str))
     _write_stamp(out, key)
     return report
@@ -206,10 +206,13 @@ def int8_standin(work: Path, fp32: Path) -> Path:
     (export_model(quantize=True) refuses a random head: int8 agreement with fp32 is
     checked and near-tied random logits fail it.)
     """
-    from training.export import _quantize
+    import dataclasses
+
+    from nlp.model_folder import read_model_spec, write_model_spec
+    from training.export import quantize_graph, set_graph_labels
 
     folder = work / "models" / "int8_standin"
-    key = {"fp32": str(fp32), "mtime": (fp32 / "model.onnx").stat().st_mtime, "v": 1}
+    key = {"fp32": str(fp32), "mtime": (fp32 / "model.onnx").stat().st_mtime, "v": 2}
     if _stamp_ok(folder, key):
         return folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -217,10 +220,11 @@ def int8_standin(work: Path, fp32: Path) -> Path:
     for name in ("tokenizer.json", "normalization.json"):
         if (fp32 / name).is_file():
             shutil.copyfile(fp32 / name, folder / name)
-    _quantize(fp32 / "model.onnx", folder / "model.onnx", gather=True)
-    config = json.loads((fp32 / "notescore.json").read_text())
-    config.update(precision="int8", name="bench-int8-standin")
-    (folder / "notescore.json").write_text(json.dumps(config, indent=2))
+    spec = read_model_spec(fp32)
+    quantize_graph(fp32 / spec.model_file, folder / spec.model_file, gather=True)
+    set_graph_labels(folder / spec.model_file, spec.labels)
+    standin = dataclasses.replace(spec, precision="int8", quantization="gather", name="bench-int8-standin")
+    write_model_spec(folder, standin)
     _write_stamp(folder, key)
     return folder
 
@@ -239,7 +243,7 @@ def pipeline_folder(work: Path, base: Path, ckpt: Path) -> Path:
     from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
     from transformers.utils import logging as hf_logging
 
-    from nlp.model_config import LABELS
+    from nlp.model_folder import LABELS
 
     folder = work / "models" / "pipeline"
     key = {"base": str(base), "checkpoint": str(ckpt), "seed": SEED, "v": 1}

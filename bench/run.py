@@ -180,15 +180,14 @@ def token_stats(model: Path, workload: Path) -> dict[str, Any]:
     from prepare import _read_jsonl, _texts
 
     from nlp.encoding import NoteEncoder
-    from nlp.model_config import load_model_config
+    from nlp.model_folder import read_model_spec
 
-    config = load_model_config(model)
-    norm = model / config.normalization_file if config.normalization_file else None
-    enc = NoteEncoder(model / config.tokenizer_file, config.max_length, config.head_fraction, norm)
+    spec = read_model_spec(model)
+    norm = model / spec.normalization_file if spec.normalization_file else None
+    enc = NoteEncoder(model / spec.tokenizer_file, spec.truncation, spec.special_tokens, norm)
     texts = _texts(_read_jsonl(workload))
-    full = np.array(
-        [len(e.ids) + 2 for e in enc._tok.encode_batch([enc.normalize(t) for t in texts], add_special_tokens=False)]
-    )
+    normalized = [enc.normalize(t) for t in texts]
+    full = np.array([len(e.ids) + 2 for e in enc.tokenizer.encode_batch(normalized, add_special_tokens=False)])
     kept = np.array([len(r) for r in enc.token_ids(texts)])
     chars = np.array([len(t) for t in texts])
     edges = [0, 16, 32, 64, 96, 128, 256, 512, 10**9]
@@ -204,11 +203,11 @@ def token_stats(model: Path, workload: Path) -> dict[str, Any]:
         }
 
     return {
-        "max_length": config.max_length,
+        "max_length": spec.truncation.max_length,
         "tokens_untruncated": pct(full),
         "tokens_model_input": pct(kept),
         "characters": pct(chars),
-        "truncated_share": float((full > config.max_length).mean()),
+        "truncated_share": float((full > spec.truncation.max_length).mean()),
         "histogram_untruncated": hist,
     }
 
@@ -306,6 +305,8 @@ def main() -> None:
         "notes": [],
     }
 
+    from nlp.model_folder import read_model_spec
+
     # ---- inputs
     log.info("workload: %d notes", n_notes)
     workload, result["workload"] = prepare.build_workload(WORK, n_notes)
@@ -329,15 +330,14 @@ def main() -> None:
             f"Gather too) because {args.model} was missing"
         )
     pipe_folder = prepare.pipeline_folder(WORK, base, ckpt)
-    model_cfg = json.loads((model / "notescore.json").read_text())
+    model_spec = read_model_spec(model)
     result["models"] = {
-        "int8": {"folder": str(model), "shipped": shipped, "optimized": model_cfg.get("optimized"),
-                 "vocabulary": model_cfg.get("vocabulary"), "ngram": bool(model_cfg.get("ngram")),
-                 "size_mb": (model / "model.onnx").stat().st_size / 1e6},
+        "int8": {"folder": str(model), "shipped": shipped, "name": model_spec.name,
+                 "vocabulary": model_spec.provenance.encoder.vocab, "ngram": model_spec.ngram is not None,
+                 "size_mb": (model / model_spec.model_file).stat().st_size / 1e6},
         "fp32": {"folder": str(fp32.relative_to(ROOT)),
                  "from": "bench checkpoint: converted base encoder + seeded random head",
-                 "optimized": fp32_report.get("optimizer", {}).get("used"), "vocabulary": fp32_report.get("vocabulary"),
-                 "optimizer_timing_s": fp32_report.get("timings"),
+                 "vocabulary": fp32_report["parity"]["trim"].get("kept"),
                  "size_mb": (fp32 / "model.onnx").stat().st_size / 1e6},
         "pipeline": {"folder": str(pipe_folder.relative_to(ROOT)),
                      "what": "BertForSequenceClassification: base encoder (250k vocab, untrimmed), checkpoint head, "
@@ -504,14 +504,6 @@ def levers(model: Path, fp32_report: dict[str, Any], workload: Path, n: int, bs:
         r = run_worker("ort", a)
         out[name] = {"notes_per_s": rate(r["n"], r["repeat_s"]), "peak_rss_mb": r["peak_rss_bytes"] / MB,
                      "load_s": r["load_s"], "threads": r["intra_op_threads"]}  # fmt: skip
-    t = fp32_report.get("timings") or {}
-    if t.get("fp32_s") and t.get("fp32_optimized_s"):
-        out["ORT transformer optimiser (fusion), fp32, export-time timing"] = {
-            "plain_s": t["fp32_s"],
-            "fused_s": t["fp32_optimized_s"],
-            "speedup": t["fp32_s"] / t["fp32_optimized_s"],
-            "kept": (fp32_report.get("optimizer") or {}).get("used"),
-        }
     return out
 
 
@@ -519,6 +511,8 @@ def agreement(
     prepare, model: Path, shipped: bool, fp32_standin: Path, ckpt_arg: Path | None, dev_rows
 ) -> dict[str, Any]:
     """int8 vs fp32 of the same weights on the labelled test split."""
+    from nlp.model_folder import read_model_spec
+
     test, test_what = prepare.labelled_test(WORK)
     ckpt = ckpt_arg or prepare.FINETUNED_CHECKPOINT
     out: dict[str, Any] = {"test": test_what}
@@ -530,12 +524,12 @@ def agreement(
         prepare.export_folder(ckpt, fp32, rows, quantize=False)
         out["source"] = f"measured: shipped int8 vs an fp32 export of {ckpt}"
     elif shipped:
-        cfg = json.loads((model / "notescore.json").read_text())
+        spec = read_model_spec(model)
         out["source"] = (
             f"from {model}/notescore.json (parity on the dev texts at export): fine-tuned checkpoint {ckpt} not found"
         )
-        out["parity"] = cfg.get("parity")
-        out["export_metrics"] = (cfg.get("metrics") or {}).get("export")
+        out["parity"] = spec.parity
+        out["export_metrics"] = spec.metrics.get("export")
         return out
     else:
         fp32 = fp32_standin

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from nlp.classifier import NoteClassifier, Prediction, default_model_dir
 from nlp.encoding import compose_text
@@ -24,17 +24,19 @@ from nlp.errors import (
     RecordError,
 )
 from nlp.keywords import KeywordExtractor, extract_keywords
-from nlp.model_config import LABELS, ModelConfig, load_model_config
+from nlp.model_folder import LABELS, ModelSpec, read_model_spec
+from nlp.records import LabelledNote, pick_text
 from nlp.scoring import ScoreSummary, score_file, score_records
 
 __all__ = [
     "LABELS",
     "InputFormatError",
     "KeywordExtractor",
+    "LabelledNote",
     "MissingDependencyError",
-    "ModelConfig",
     "ModelFormatError",
     "ModelNotFoundError",
+    "ModelSpec",
     "NoteClassifier",
     "NotescoreError",
     "Prediction",
@@ -44,7 +46,8 @@ __all__ = [
     "compose_text",
     "default_model_dir",
     "extract_keywords",
-    "load_model_config",
+    "pick_text",
+    "read_model_spec",
     "score_file",
     "score_records",
 ]

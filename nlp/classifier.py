@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp.backends import load_backend
+from nlp.batching import length_batches
 from nlp.encoding import NoteEncoder, compose_text
-from nlp.errors import ModelFormatError, ModelNotFoundError, RecordError, require_extra
+from nlp.errors import ModelFormatError, RecordError
 from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor
-from nlp.model_config import ModelConfig, load_model_config
-from nlp.ngram import blend
+from nlp.model_folder import ModelSpec, read_model_spec
+from nlp.ngram import NgramModel
+from nlp.probability import blend, log_softmax
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +63,6 @@ def default_model_dir() -> Path:
     return candidates[-1]
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class NoteClassifier:
     """Scores notes as genuine / sponsored / possibly_false and extracts keywords.
 
@@ -81,28 +78,31 @@ class NoteClassifier:
     def __init__(
         self,
         folder: Path,
-        config: ModelConfig,
-        session,
+        spec: ModelSpec,
+        backend,
         encoder: NoteEncoder,
         keywords: KeywordExtractor | None,
         batch_size: int,
+        ngram: NgramModel | None = None,
     ) -> None:
         self.folder = folder
-        self.config = config
-        self.labels = config.labels
-        self._session = session
-        self._input_names = {i.name for i in session.get_inputs()}
+        self.spec = spec
+        self.labels = spec.labels
+        self.backend = backend
         self.encoder = encoder
-        self._keywords = keywords
         self.batch_size = batch_size
-        self._ngram = None
-        self.ngram_weight = 0.0
-        ngram = config.extra.get("ngram")
-        if ngram:
-            from nlp.ngram import NgramModel
+        self._keywords = keywords
+        self._ngram = ngram
 
-            self._ngram = NgramModel.load(folder / ngram["file"])
-            self.ngram_weight = float(ngram["weight"])
+    @property
+    def ngram_weight(self) -> float:
+        """The n-gram model's share of the blend (0 when the model has none)."""
+        return self.spec.ngram.weight if self._ngram is not None and self.spec.ngram else 0.0
+
+    @property
+    def has_ngram(self) -> bool:
+        """Whether the model blends in an n-gram model."""
+        return self._ngram is not None
 
     @classmethod
     def load(
@@ -112,14 +112,19 @@ class NoteClassifier:
         threads: int | None = None,
         batch_size: int = 32,
         keywords: bool = True,
+        backend: str = "onnxruntime",
     ) -> NoteClassifier:
         """Load a model folder (the shipped model when ``path`` is None).
 
+        The folder's files are checked against the SHA-256 recorded in its
+        ``notescore.json``, and the graph's label order against the spec's.
+
         Args:
             path: a folder written by ``notescore export``.
-            threads: ONNX Runtime intra-op threads; all cores when None.
+            threads: inference threads; all cores when None.
             batch_size: notes per inference batch.
             keywords: also extract keywords in :meth:`predict`.
+            backend: the inference backend (``onnxruntime``).
 
         Returns:
             A ready :class:`NoteClassifier`.
@@ -127,39 +132,23 @@ class NoteClassifier:
         Raises:
             ModelNotFoundError: the folder, its ``notescore.json`` or a file it
                 names is missing.
-            ModelFormatError: the folder's files are invalid.
-            MissingDependencyError: onnxruntime is not installed.
+            ModelFormatError: the folder's files are invalid, changed since
+                export, or disagree with each other.
+            MissingDependencyError: the backend's package is not installed.
         """
-        folder = Path(path) if path is not None else default_model_dir()
-        config = load_model_config(folder)
-        model_path = folder / config.model_file
-        if not model_path.is_file():
-            raise ModelNotFoundError(f"{folder}: the model file {config.model_file} named in notescore.json is missing")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise require_extra("onnxruntime", "runtime") from exc
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; found {batch_size}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelFormatError(f"{model_path}: ONNX Runtime cannot load it ({exc})") from exc
-        classes = session.get_outputs()[0].shape[-1]
-        if isinstance(classes, int) and classes != len(config.labels):
-            raise ModelFormatError(
-                f"{model_path}: its output has {classes} classes but notescore.json lists {len(config.labels)} labels"
-            )
-        normalization = folder / config.normalization_file if config.normalization_file else None
-        encoder = NoteEncoder(folder / config.tokenizer_file, config.max_length, config.head_fraction, normalization)
+        folder = Path(path) if path is not None else default_model_dir()
+        spec = read_model_spec(folder)
+        runner = load_backend(backend, folder / spec.model_file, threads)
+        check_graph_labels(folder / spec.model_file, spec, runner)
+        normalization = folder / spec.normalization_file if spec.normalization_file else None
+        encoder = NoteEncoder(folder / spec.tokenizer_file, spec.truncation, spec.special_tokens, normalization)
+        ngram = NgramModel.load(folder / spec.ngram.file, len(spec.labels)) if spec.ngram else None
         extractor = KeywordExtractor() if keywords else None
-        log.info("loaded %s (%s labels, max_length %d)", folder, len(config.labels), config.max_length)
-        return cls(folder, config, session, encoder, extractor, batch_size)
+        log.info("loaded %s (%s, %d labels, max_length %d)", folder, spec.name, len(spec.labels),
+                 spec.truncation.max_length)  # fmt: skip
+        return cls(folder, spec, runner, encoder, extractor, batch_size, ngram)
 
     def predict(self, notes: str | Sequence[str], titles: Sequence[str | None] | str | None = None):
         """Classify one note or a list of notes.
@@ -213,9 +202,6 @@ class NoteClassifier:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Label probabilities for composed texts (title and body already joined).
 
-        Notes are batched by token length so that padding is small; the output is
-        in input order.
-
         Args:
             texts: composed note texts (see :func:`nlp.encoding.compose_text`).
 
@@ -224,19 +210,55 @@ class NoteClassifier:
         """
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        ngram = self.ngram_logits(texts) if self._ngram is not None else None
+        return blend(self.transformer_logits(texts), ngram, self.ngram_weight).astype(np.float32)
+
+    def transformer_logits(self, texts: list[str]) -> np.ndarray:
+        """The transformer's log-probabilities alone, in input order.
+
+        Notes are batched by token length so that padding is small.
+
+        Args:
+            texts: composed note texts.
+
+        Returns:
+            Float32 array ``[len(texts), len(labels)]``.
+        """
         ids = self.encoder.token_ids(texts)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        logits = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            logits[chunk] = self.logits([ids[i] for i in chunk])
-        if self._ngram is None or self.ngram_weight <= 0:
-            return _softmax(logits)
-        return blend(logits, self._ngram.logits(texts), self.ngram_weight).astype(np.float32)
+        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        for chunk in length_batches([len(r) for r in ids], self.batch_size):
+            out[chunk] = self.logits([ids[i] for i in chunk])
+        return log_softmax(out)
+
+    def ngram_logits(self, texts: list[str]) -> np.ndarray:
+        """The n-gram model's logits alone.
+
+        Raises:
+            ModelFormatError: the model has no n-gram part.
+        """
+        if self._ngram is None:
+            raise ModelFormatError(f"{self.folder}: this model has no n-gram part")
+        return self._ngram.logits(texts)
 
     def logits(self, rows: list[list[int]]) -> np.ndarray:
         """Run the model on token id lists (one padded batch)."""
         batch = self.encoder.pad(rows)
-        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
-        return self._session.run(None, feeds)[0].astype(np.float32)
+        return self.backend.run(batch.input_ids, batch.attention_mask)
+
+
+def check_graph_labels(path: Path, spec: ModelSpec, runner) -> None:
+    """Refuse a graph whose label order (metadata, output size) differs from the spec's.
+
+    Raises:
+        ModelFormatError: naming both orders.
+    """
+    graph_labels = runner.labels
+    if graph_labels is None:
+        raise ModelFormatError(f"{path}: the graph carries no label order in its metadata; re-export the model")
+    if tuple(graph_labels) != tuple(spec.labels):
+        raise ModelFormatError(
+            f"{path}: the graph's labels {list(graph_labels)} differ from notescore.json's {list(spec.labels)}; "
+            "the folder was edited after export: restore it or re-export"
+        )
+    if runner.n_outputs is not None and runner.n_outputs != len(spec.labels):
+        raise ModelFormatError(f"{path}: its output has {runner.n_outputs} classes but {len(spec.labels)} labels")

@@ -183,38 +183,60 @@ def score(
 @app.command()
 def keywords(
     source: Annotated[
-        str, typer.Argument(help="A note's text, a file of notes (one per line, or JSON Lines), or - for stdin.")
+        str,
+        typer.Argument(
+            help="A note's text, a notes file (.jsonl/.csv/.parquet, or plain text one note per line), or -."
+        ),
     ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Most keywords per note.")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help='JSON Lines output: {"keywords": [...]} per note.')] = False,
 ) -> None:
     """Extract search keywords (jieba for Chinese, English terms, hashtags)."""
     from nlp.keywords import extract_keywords
-    from nlp.scoring import pick_text
 
-    def texts():
-        if source == "-":
-            yield from (line.rstrip("\n") for line in sys.stdin)
-        elif Path(source).is_file():
-            with open(source, encoding="utf-8", errors="replace") as f:
-                yield from (line.rstrip("\n") for line in f)
-        else:
-            yield source
-
-    for number, line in enumerate(texts(), start=1):
-        if not line.strip():
+    for number, item in _keyword_inputs(source):
+        if isinstance(item, NotescoreError):
+            typer.echo(f"notescore: line {number}: {getattr(item, 'reason', item)}", err=True)
             continue
-        title = None
-        if line.lstrip().startswith("{"):
-            try:
-                text, title = pick_text(json.loads(line), number, None, None)
-            except (ValueError, NotescoreError) as exc:
-                typer.echo(f"notescore: line {number}: {exc}", err=True)
-                continue
-        else:
-            text = line
+        text, title = item
         found = extract_keywords(text, title, top_k)
         typer.echo(json.dumps({"keywords": found}, ensure_ascii=False) if as_json else " | ".join(found))
+
+
+def _keyword_inputs(source: str):
+    """(line, (text, title) or RecordError) for the keywords command's input.
+
+    A notes file (.jsonl, .csv, .parquet) is read as records; stdin and other
+    files are one note per line, a line starting with ``{`` read as a JSON record.
+    """
+    from nlp.formats import read_jsonl
+    from nlp.io import detect_format, read_records
+    from nlp.records import pick_text
+
+    if source != "-" and not Path(source).is_file():
+        yield 1, (source, None)
+        return
+    try:
+        records = read_records(source, detect_format(source)) if source != "-" else None
+    except InputFormatError:
+        records = None
+    if records is None:
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+        with stream:
+            lines = [(n, line) for n, line in enumerate(stream, start=1) if line.strip()]
+        records = (
+            next(read_jsonl([line.encode("utf-8")]))[1] if line.lstrip().startswith("{") else {"text": line.rstrip()}
+            for _, line in lines
+        )
+        records = zip((n for n, _ in lines), records, strict=True)
+    for number, record in records:
+        if isinstance(record, NotescoreError):
+            yield number, record
+            continue
+        try:
+            yield number, pick_text(record, number)
+        except NotescoreError as err:
+            yield number, err
 
 
 @app.command()
@@ -222,48 +244,71 @@ def info(
     model: Annotated[Optional[Path], typer.Argument(help="Model folder; the shipped model when absent.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole notescore.json.")] = False,
 ) -> None:
-    """Show a model's card summary: labels, base model, training data, metrics, size."""
+    """Show a model's card summary: name, base, encoder, training data, metrics, size."""
     from nlp.classifier import default_model_dir
-    from nlp.model_config import load_model_config
+    from nlp.model_folder import SPEC_FILE, read_model_spec
 
     folder = model or default_model_dir()
     try:
-        config = load_model_config(folder)
+        spec = read_model_spec(folder)
     except NotescoreError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
-        typer.echo(json.dumps(config.to_dict(), ensure_ascii=False, indent=2))
+        typer.echo((Path(folder) / SPEC_FILE).read_text(encoding="utf-8").rstrip())
         return
-    size = sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
-    extra = config.extra
-    lines = [
-        f"model:       {config.name}  ({folder})",
-        f"labels:      {', '.join(config.labels)}",
-        f"base model:  {config.base_model or 'unknown'}",
-        f"max length:  {config.max_length} tokens (head {config.head_fraction:.0%} + tail)",
-        f"size:        {size / 1e6:.1f} MB",
+    typer.echo(_describe(Path(folder), spec))
+
+
+def _describe(folder: Path, spec) -> str:
+    """A model spec as aligned text tables."""
+    size = sum((folder / name).stat().st_size for name in spec.files)
+    enc = spec.provenance.encoder
+    rows = [
+        ("name", spec.name),
+        ("folder", str(folder)),
+        ("labels", ", ".join(spec.labels)),
+        ("base model", spec.provenance.base_model or "unknown"),
+        ("encoder", f"{enc.family}, {enc.layers} layers, hidden {enc.hidden}, {enc.vocab:,} pieces"),
+        ("head", spec.head),
+        ("precision", spec.precision + (f" ({spec.quantization})" if spec.quantization else "")),
+        ("max length", f"{spec.truncation.max_length} tokens (head {spec.truncation.head_fraction:.0%} + tail)"),
+        ("n-gram blend", f"weight {spec.ngram.weight:g}" if spec.ngram else "none"),
+        ("built", f"{spec.provenance.built_at or '?'}  {spec.provenance.build_command}".rstrip()),
+        ("size", f"{size / 1e6:.1f} MB in {len(spec.files)} files (SHA-256 verified)"),
     ]
-    for source in extra.get("training_data", []):
-        lines.append(
-            f"trained on:  {source.get('name')}  {source.get('rows', '?')} rows  ({source.get('license', '?')})"
-        )
-    for name, metrics in extra.get("metrics", {}).items():
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
-        lines.append(f"metrics:     {name}: {shown}")
-    parity = extra.get("parity")
-    if parity:
-        shown = ", ".join(f"{k} {v}" for k, v in parity.items() if not isinstance(v, (dict, list)))
-        lines.append(f"parity:      {shown}")
-    typer.echo("\n".join(lines))
+    lines = [f"{k:<14}{v}" for k, v in rows]
+    if spec.provenance.sources:
+        lines += ["", f"{'training data':<44}{'rows':>8}  licence"]
+        lines += [f"  {s.name[:42]:<42}{s.rows:>8,}  {s.license}" for s in spec.provenance.sources]
+    headline = ("n", "accuracy", "macro_f1", "allowed_accuracy", "keyword_f1")
+    if spec.metrics:
+        lines += [
+            "",
+            f"{'metrics':<48}" + "".join(f"{h:>10}" for h in ("n", "accuracy", "macro-F1", "allowed", "kw F1")),
+        ]
+        for name, m in spec.metrics.items():
+            cells = [m.get(h) if isinstance(m, dict) else None for h in headline]
+            shown = [f"{c:>10,}" if isinstance(c, int) else f"{c:>10.3f}" if isinstance(c, float) else f"{'–':>10}"
+                     for c in cells]  # fmt: skip
+            lines.append(f"  {name[:46]:<46}" + "".join(shown))
+    return "\n".join(lines)
+
+
+# What training, export and distillation import; checked before any of it is.
+TRAINING_MODULES = ("torch", "transformers", "safetensors", "onnx", "sklearn", "scipy")
 
 
 def _training():
-    try:
-        import training.cli_impl as impl
-    except ImportError as exc:
+    import importlib.util
+
+    missing = [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
         raise _fail(
-            f"training needs the 'train' extra ({exc.name or exc} is missing): pip install 'notescore[train]'"
-        ) from exc
+            f"training needs the 'train' extra ({', '.join(missing)} missing): "
+            "pip install torch==2.13.0 && pip install 'notescore[train]'"
+        )
+    import training.cli_impl as impl
+
     return impl
 
 
@@ -317,12 +362,15 @@ def export(
     trim: Annotated[
         bool, typer.Option("--trim/--no-trim", help="Keep only the vocabulary rows the model needs.")
     ] = True,
+    name: Annotated[
+        Optional[str], typer.Option(help="Model name shown by 'notescore info' [default: OUT's name].")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Export a checkpoint to ONNX (+ int8), with a parity report in notescore.json."""
     impl = _training()
     try:
-        result = impl.run_export(checkpoint, out, dev, quantize, trim, quiet)
+        result = impl.run_export(checkpoint, out, dev, quantize, trim, quiet, name)
     except NotescoreError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(result, err=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.errors import ModelFormatError, ModelNotFoundError
+from nlp.model_folder import SpecialTokens, Truncation
 
 # Characters kept from each end of a very long text before tokenising: far more
 # than max_length tokens need, so truncation is decided on tokens, not characters.
@@ -69,12 +70,13 @@ class NoteEncoder:
 
     The wrapped ``tokenizers.Tokenizer`` is never reconfigured after loading
     (padding and truncation are done here), so one encoder is safe to share
-    between threads.
+    between threads. Any ``tokenizers`` model works (Unigram, WordPiece, BPE);
+    the special tokens come from the model folder or checkpoint.
 
     Args:
         tokenizer_path: a ``tokenizer.json`` file.
-        max_length: tokens per note, special tokens included.
-        head_fraction: share of the budget kept from the start of the note.
+        truncation: the token budget and head/tail split.
+        special_tokens: the tokenizer's bos/eos/pad/unk tokens.
         normalization_path: optional JSON map {codepoint: replacement} applied
             with ``str.translate`` before tokenising.
 
@@ -86,8 +88,8 @@ class NoteEncoder:
     def __init__(
         self,
         tokenizer_path: str | Path,
-        max_length: int,
-        head_fraction: float = 0.5,
+        truncation: Truncation,
+        special_tokens: SpecialTokens | None = None,
         normalization_path: str | Path | None = None,
     ) -> None:
         from tokenizers import Tokenizer
@@ -96,29 +98,30 @@ class NoteEncoder:
         if not tokenizer_path.is_file():
             raise ModelNotFoundError(f"tokenizer file {tokenizer_path} does not exist")
         try:
-            self._tok = Tokenizer.from_file(str(tokenizer_path))
+            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
             raise ModelFormatError(f"{tokenizer_path}: cannot load tokenizer ({exc})") from exc
-        self._tok.no_truncation()
-        self._tok.no_padding()
-        self.max_length = max_length
-        self.head_fraction = head_fraction
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.truncation = truncation
         self._table: dict[int, str] | None = None
         if normalization_path is not None:
             self._table = load_translate_table(normalization_path)
-        ids = {t: self._tok.token_to_id(t) for t in ("<s>", "</s>", "<pad>", "<unk>")}
+        special = special_tokens or detect_special_tokens(self.tokenizer)
+        ids = {t: self.tokenizer.token_to_id(t) for t in (special.bos, special.eos, special.pad, special.unk)}
         missing = [t for t, i in ids.items() if i is None]
         if missing:
             raise ModelFormatError(
-                f"{tokenizer_path}: tokenizer lacks special tokens {missing}; "
-                "expected an XLM-R style vocabulary with <s>, </s>, <pad>, <unk>"
+                f"{tokenizer_path}: tokenizer lacks the special tokens {missing} named in the model's spec"
             )
-        self.bos_id, self.eos_id, self.pad_id, self.unk_id = (
-            ids["<s>"],
-            ids["</s>"],
-            ids["<pad>"],
-            ids["<unk>"],
-        )
+        self.special_tokens = special
+        self.bos_id, self.eos_id = ids[special.bos], ids[special.eos]
+        self.pad_id, self.unk_id = ids[special.pad], ids[special.unk]
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per note, special tokens included."""
+        return self.truncation.max_length
 
     def normalize(self, text: str) -> str:
         """Apply the model's codepoint map (if any) and clip very long texts."""
@@ -131,9 +134,10 @@ class NoteEncoder:
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Encode composed texts to truncated id lists with ``<s>`` and ``</s>``."""
-        encodings = self._tok.encode_batch([self.normalize(t) for t in texts], add_special_tokens=False)
+        encodings = self.tokenizer.encode_batch([self.normalize(t) for t in texts], add_special_tokens=False)
         budget = self.max_length - 2
-        return [[self.bos_id, *head_tail(e.ids, budget, self.head_fraction), self.eos_id] for e in encodings]
+        fraction = self.truncation.head_fraction
+        return [[self.bos_id, *head_tail(e.ids, budget, fraction), self.eos_id] for e in encodings]
 
     def pad(self, rows: list[list[int]]) -> Batch:
         """Pad id lists to the longest one (dynamic padding)."""
@@ -168,3 +172,21 @@ def load_translate_table(path: str | Path) -> dict[int, str]:
         return {int(k): str(v) for k, v in data.items()}
     except (ValueError, AttributeError) as exc:
         raise ModelFormatError(f"{path}: expected a JSON map codepoint -> string ({exc})") from exc
+
+
+def detect_special_tokens(tokenizer) -> SpecialTokens:
+    """The special tokens of an XLM-R style (``<s>``) or BERT style (``[CLS]``) vocabulary.
+
+    Raises:
+        ModelFormatError: the vocabulary has neither set.
+    """
+    from nlp.model_folder import BERT_TOKENS, XLMR_TOKENS
+
+    for candidate in (XLMR_TOKENS, BERT_TOKENS):
+        tokens = (candidate.bos, candidate.eos, candidate.pad, candidate.unk)
+        if all(tokenizer.token_to_id(t) is not None for t in tokens):
+            return candidate
+    raise ModelFormatError(
+        "the tokenizer has neither XLM-R special tokens (<s> </s> <pad> <unk>) nor BERT ones "
+        "([CLS] [SEP] [PAD] [UNK]); name them in the model's special_tokens"
+    )

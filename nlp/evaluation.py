@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from nlp.encoding import compose_text
 from nlp.errors import RecordError
-from nlp.io import read_records
 from nlp.keywords import extract_keywords, fold
-from nlp.scoring import pick_text
+from nlp.records import LabelledNote, iter_labelled
 
 
 def classification_metrics(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
@@ -78,91 +76,81 @@ def keyword_match(predicted: Sequence[str], gold: Sequence[str]) -> tuple[int, i
     return hit_p, hit_g
 
 
-def evaluate_records(classifier, records: list[dict[str, Any]], keywords: bool = True) -> dict[str, Any]:
-    """Evaluate a classifier on parsed labelled records.
+def evaluate_notes(classifier, notes: Sequence[LabelledNote], keywords: bool = True) -> dict[str, Any]:
+    """Evaluate a classifier on labelled notes, overall and per source.
 
     Args:
         classifier: a loaded :class:`nlp.NoteClassifier`.
-        records: dicts with a text field, ``label`` or ``labels_allowed``,
-            optional ``title``, ``source`` and ``keywords``.
-        keywords: also score keyword extraction where records have keywords.
+        notes: labelled notes (see :mod:`nlp.records`).
+        keywords: also score keyword extraction where notes have gold keywords.
 
     Returns:
-        The report: ``overall``, ``per_source``, ``keywords`` and ``skipped``.
+        The report: ``overall``, ``per_source`` and ``keywords``.
     """
     labels = list(classifier.labels)
-    texts, rows = [], []
-    skipped: list[dict[str, Any]] = []
-    for i, record in enumerate(records):
-        line = record.get("_line", i + 1)
-        try:
-            text, title = pick_text(record, line, None, None)
-        except RecordError as err:
-            skipped.append({"line": line, "reason": err.reason})
-            continue
-        label, allowed = record.get("label"), record.get("labels_allowed")
-        if label not in labels and not (isinstance(allowed, list) and set(allowed) <= set(labels)):
-            skipped.append({"line": line, "reason": f"label {label!r} is not one of {labels} and no labels_allowed"})
-            continue
-        texts.append(compose_text(text, title))
-        rows.append((record, text, title))
-    probs = classifier.predict_proba(texts) if texts else np.zeros((0, len(labels)))
-    preds = [labels[int(j)] for j in probs.argmax(axis=1)] if len(texts) else []
+    probs = classifier.predict_proba([n.text for n in notes]) if notes else np.zeros((0, len(labels)))
+    preds = [labels[int(j)] for j in probs.argmax(axis=1)] if len(notes) else []
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, (record, _, _) in enumerate(rows):
-        groups[str(record.get("source", "all"))].append(i)
-
-    def summarise(idx: list[int]) -> dict[str, Any]:
-        full = [i for i in idx if rows[i][0].get("label") in labels]
-        part = [i for i in idx if i not in set(full)]
-        out = classification_metrics([rows[i][0]["label"] for i in full], [preds[i] for i in full], labels)
-        if part:
-            ok = sum(preds[i] in rows[i][0]["labels_allowed"] for i in part)
-            out["n_partial"] = len(part)
-            out["allowed_accuracy"] = ok / len(part)
-            out["predicted"] = {lab: sum(preds[i] == lab for i in part) for lab in labels}
-        return out
-
+    for i, note in enumerate(notes):
+        groups[note.source or "all"].append(i)
     report: dict[str, Any] = {
-        "overall": summarise(list(range(len(rows)))),
-        "per_source": {s: summarise(idx) for s, idx in sorted(groups.items())} if len(groups) > 1 else {},
-        "skipped": len(skipped),
-        "skipped_rows": skipped[:50],
+        "overall": _summarise(notes, preds, labels, range(len(notes))),
+        "per_source": {s: _summarise(notes, preds, labels, idx) for s, idx in sorted(groups.items())}
+        if len(groups) > 1
+        else {},
     }
     if keywords:
-        hp = hg = np_ = ng = 0
-        for record, text, title in rows:
-            gold = record.get("keywords")
-            if not isinstance(gold, list) or not gold:
-                continue
-            got = extract_keywords(text, title)
-            a, b = keyword_match(got, gold)
-            hp, hg, np_, ng = hp + a, hg + b, np_ + len(got), ng + len(gold)
-        if ng:
-            precision, recall = (hp / np_ if np_ else 0.0), hg / ng
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            report["keywords"] = {"precision": precision, "recall": recall, "f1": f1, "gold": ng, "predicted": np_}
+        scored = keyword_scores(notes)
+        if scored:
+            report["keywords"] = scored
     return report
 
 
+def _summarise(notes: Sequence[LabelledNote], preds: list[str], labels: list[str], idx) -> dict[str, Any]:
+    full = [i for i in idx if notes[i].label is not None]
+    part = [i for i in idx if notes[i].label is None]
+    out = classification_metrics([notes[i].label for i in full], [preds[i] for i in full], labels)
+    if part:
+        out["n_partial"] = len(part)
+        out["allowed_accuracy"] = sum(preds[i] in notes[i].allowed for i in part) / len(part)
+        out["predicted"] = {lab: sum(preds[i] == lab for i in part) for lab in labels}
+    return out
+
+
+def keyword_scores(notes: Sequence[LabelledNote]) -> dict[str, Any] | None:
+    """Keyword precision/recall/F1 (LABELS.md matching) over notes with gold keywords."""
+    hp = hg = n_pred = n_gold = 0
+    for note in notes:
+        if not note.keywords:
+            continue
+        got = extract_keywords(note.body, note.title)
+        a, b = keyword_match(got, note.keywords)
+        hp, hg, n_pred, n_gold = hp + a, hg + b, n_pred + len(got), n_gold + len(note.keywords)
+    if not n_gold:
+        return None
+    precision, recall = (hp / n_pred if n_pred else 0.0), hg / n_gold
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "gold": n_gold, "predicted": n_pred}
+
+
 def evaluate_files(classifier, paths: Sequence[str], keywords: bool = True) -> dict[str, Any]:
-    """Read labelled files and evaluate; unreadable rows are counted as skipped.
+    """Read labelled files and evaluate; unusable rows are counted and listed as skipped.
 
     Raises:
         InputFormatError: a file cannot be opened.
     """
-    records: list[dict[str, Any]] = []
-    bad = []
+    notes: list[LabelledNote] = []
+    skipped = []
     for path in paths:
-        for line, item in read_records(path):
+        for line, item in iter_labelled(str(path), classifier.labels):
             if isinstance(item, RecordError):
-                bad.append({"line": line, "reason": f"{path}: {item.reason}"})
+                skipped.append({"line": line, "reason": f"{path}: {item.reason}"})
             else:
-                records.append({**item, "_line": line})
-    report = evaluate_records(classifier, records, keywords)
+                notes.append(item)
+    report = evaluate_notes(classifier, notes, keywords)
     report["files"] = list(paths)
-    report["skipped"] += len(bad)
-    report["skipped_rows"] = (bad + report["skipped_rows"])[:50]
+    report["skipped"] = len(skipped)
+    report["skipped_rows"] = skipped[:50]
     return report
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -71,23 +72,29 @@ class NgramModel:
         self.buckets = int(idf.shape[0])
 
     @classmethod
-    def load(cls, path: str | Path) -> NgramModel:
+    def load(cls, path: str | Path, n_labels: int | None = None) -> NgramModel:
         """Load ``ngram.npz``.
+
+        Args:
+            path: the file.
+            n_labels: the labels the model must score, when known.
 
         Raises:
             ModelNotFoundError: the file is missing.
-            ModelFormatError: arrays are missing or their shapes disagree.
+            ModelFormatError: not a readable ``.npz``, arrays missing, or shapes disagree.
         """
         path = Path(path)
         if not path.is_file():
             raise ModelNotFoundError(f"n-gram file {path} named in notescore.json is missing")
         try:
-            data = np.load(path)
-            model = cls(data["weights"], data["bias"], data["idf"])
-        except (KeyError, ValueError, OSError) as exc:
-            raise ModelFormatError(f"{path}: expected arrays weights, bias, idf ({exc})") from exc
+            with np.load(path) as data:
+                model = cls(data["weights"], data["bias"], data["idf"])
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise ModelFormatError(f"{path}: not a valid n-gram file with arrays weights, bias, idf ({exc})") from exc
         if model.weights.shape != (model.buckets, model.bias.shape[0]):
             raise ModelFormatError(f"{path}: weights {model.weights.shape} do not fit idf/bias shapes")
+        if n_labels is not None and model.bias.shape[0] != n_labels:
+            raise ModelFormatError(f"{path}: scores {model.bias.shape[0]} labels; the model has {n_labels}")
         return model
 
     def save(self, path: str | Path) -> None:
@@ -107,21 +114,3 @@ class NgramModel:
             norm = float(np.sqrt((values * values).sum())) or 1.0
             out[row] += (values / norm) @ self.weights[idx]
         return out
-
-
-def blend(transformer_logits: np.ndarray, ngram_logits: np.ndarray | None, weight: float) -> np.ndarray:
-    """Probabilities from a weighted sum of the two models' log-probabilities.
-
-    ``weight`` is the n-gram model's share (0 = transformer only).
-    """
-
-    def log_softmax(x: np.ndarray) -> np.ndarray:
-        z = x - x.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-    z = log_softmax(transformer_logits)
-    if ngram_logits is not None and weight > 0:
-        z = (1.0 - weight) * z + weight * log_softmax(ngram_logits)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)

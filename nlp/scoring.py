@@ -13,12 +13,11 @@ from typing import Any
 
 from nlp.classifier import NoteClassifier, Prediction
 from nlp.errors import InputFormatError, RecordError
-from nlp.io import AtomicWriter, RecordWriter, detect_format, raw_of, read_records
+from nlp.formats import Format
+from nlp.io import AtomicWriter, RecordWriter, detect_format, read_records
+from nlp.records import OUTPUT_KEY, TEXT_FIELDS, pick_text
 
 log = logging.getLogger(__name__)
-
-TEXT_FIELDS = ("text", "content", "desc", "description", "body", "note")
-OUTPUT_KEY = "notescore"
 # Rows held in memory at once: enough for length-sorted batches to pay off,
 # small enough that memory stays flat on any dump.
 WINDOW = 2048
@@ -62,48 +61,6 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
             out[f"notescore_{label}"] = p
         out["notescore_keywords"] = "|".join(result["keywords"])
     return out
-
-
-def pick_text(
-    record: dict[str, Any], line: int, text_field: str | None, title_field: str | None
-) -> tuple[str, str | None]:
-    """Find a record's body and title.
-
-    Args:
-        record: one input record.
-        line: its line number, for messages.
-        text_field: the body field; the first present of :data:`TEXT_FIELDS` when None.
-        title_field: the title field; ``title`` when present if None.
-
-    Returns:
-        ``(body, title)``.
-
-    Raises:
-        RecordError: no text field, or a text that is not a non-empty string.
-    """
-    candidates = (text_field,) if text_field else TEXT_FIELDS
-    # A column present but null (union schemas of CSV/Parquet exports) does not count.
-    name = next((c for c in candidates if record.get(c) is not None), None)
-    if name is None and text_field and text_field in record:
-        name = text_field
-    raw = raw_of(record)
-    if name is None:
-        keys = list(record)[:12]
-        hint = next((k for k in keys if isinstance(record.get(k), str) and len(record[k]) > 20), None)
-        fix = f" Use --text-field {hint}?" if hint else " Use --text-field NAME."
-        wanted = f"no {text_field!r} field" if text_field else f"no text field (looked for {', '.join(TEXT_FIELDS)})"
-        raise RecordError(line, f"{wanted}; found keys {keys}.{fix}", raw)
-    text = record[name]
-    if not isinstance(text, str):
-        raise RecordError(line, f"field {name!r} is {type(text).__name__}, expected a string", raw)
-    title = record.get(title_field or "title")
-    if title is not None and not isinstance(title, str):
-        if title_field:
-            raise RecordError(line, f"field {title_field!r} is {type(title).__name__}, expected a string", raw)
-        title = None
-    if not text.strip() and not (title or "").strip():
-        raise RecordError(line, f"field {name!r} is empty", raw)
-    return text, title
 
 
 def score_records(
@@ -180,8 +137,8 @@ def score_file(
     output_path: str,
     classifier: NoteClassifier,
     *,
-    input_format: str | None = None,
-    output_format: str | None = None,
+    input_format: Format | str | None = None,
+    output_format: Format | str | None = None,
     text_field: str | None = None,
     title_field: str | None = None,
     errors_path: str | None = None,
@@ -199,7 +156,7 @@ def score_file(
         input_path: the dump, or ``-`` for stdin.
         output_path: the output, or ``-`` for stdout.
         classifier: the loaded model.
-        input_format: force the input format.
+        input_format: force the input format (a :class:`~nlp.formats.Format` or its name).
         output_format: force the output format (defaults to the extension,
             JSON Lines for stdout).
         text_field: the body field (see :func:`pick_text`).
@@ -274,7 +231,6 @@ __all__ = [
     "ScoreSummary",
     "StrictModeError",
     "flatten",
-    "pick_text",
     "score_file",
     "score_records",
 ]

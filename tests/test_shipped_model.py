@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from nlp import NoteClassifier, load_model_config
+from nlp import NoteClassifier, read_model_spec
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "notescore-base"
 pytestmark = pytest.mark.skipif(not (MODEL / "notescore.json").is_file(), reason="no shipped model in this checkout")
 
 
 def test_folder_is_complete_and_small():
-    config = load_model_config(MODEL)
-    assert config.labels == ("genuine", "sponsored", "possibly_false")
-    for name in ("model.onnx", "tokenizer.json", "normalization.json", "README.md", "notescore.json"):
-        assert (MODEL / name).is_file(), name
+    spec = read_model_spec(MODEL)  # verifies every file's SHA-256
+    assert spec.name == "notescore-base"
+    assert spec.labels == ("genuine", "sponsored", "possibly_false")
+    for name in ("model.onnx", "tokenizer.json", "normalization.json", "README.md", "evaluation.json"):
+        assert name in spec.files, name
     size = sum(p.stat().st_size for p in MODEL.iterdir() if p.is_file())
     assert size <= 80e6, f"{size / 1e6:.1f} MB"
-    extra = config.extra
-    assert extra["training_data"] and all("rows" in s and "license" in s for s in extra["training_data"])
-    assert not any("op_spam" in s["name"] for s in extra["training_data"])  # CC BY-NC-SA: never trained on
-    parity = extra["parity"]
+    sources = spec.provenance.sources
+    assert sources and all(s.rows > 0 and s.license != "unknown" for s in sources)
+    assert not any("op_spam" in s.name for s in sources)  # CC BY-NC-SA: never trained on
+    parity = spec.parity
     assert parity["fp32_vs_torch_max_abs_dprob"] <= 1e-4
     assert parity["int8_vs_fp32_agreement"] >= 0.99
     card = (MODEL / "README.md").read_text(encoding="utf-8")
@@ -58,6 +58,6 @@ def test_card_metric_reproduces_on_the_test_split():
     test = Path(__file__).resolve().parents[1] / "data" / "notes" / "test.jsonl"
     clf = NoteClassifier.load(MODEL, keywords=False)
     report = evaluate_files(clf, [str(test)], keywords=False)
-    recorded = json.loads((MODEL / "notescore.json").read_text())["metrics"]["notescore-notes test"]
+    recorded = read_model_spec(MODEL).metrics["notescore-notes test"]
     assert abs(report["overall"]["macro_f1"] - recorded["macro_f1"]) < 1e-3
     assert report["overall"]["macro_f1"] >= 0.90

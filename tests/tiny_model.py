@@ -78,28 +78,80 @@ def build_onnx(path: Path, vocab_size: int, hidden: int = 16, seed: int = 0, n_l
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    helper.set_model_props(model, {"notescore.labels": json.dumps(LABELS[:n_labels])})
     onnx.save(model, str(path))
 
 
 def build_model_folder(folder: Path, max_length: int = 64) -> Path:
-    """Write a complete tiny model folder and return it."""
+    """Write a complete tiny model folder (spec written through the schema) and return it."""
     from tokenizers import Tokenizer
+
+    from nlp.model_folder import ModelSpec, Provenance, Source, Truncation, write_model_spec
 
     folder.mkdir(parents=True, exist_ok=True)
     build_tokenizer(folder / "tokenizer.json")
     vocab_size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
     build_onnx(folder / "model.onnx", vocab_size)
-    config = {
-        "format_version": 1,
-        "labels": LABELS,
-        "max_length": max_length,
-        "head_fraction": 0.5,
-        "model_file": "model.onnx",
-        "tokenizer_file": "tokenizer.json",
-        "normalization_file": None,
-        "base_model": "tiny-test",
-        "name": "tiny-test",
-        "training_data": [{"name": "none", "rows": 0, "license": "n/a"}],
-    }
-    (folder / "notescore.json").write_text(json.dumps(config))
+    spec = ModelSpec(
+        name="tiny-test",
+        labels=tuple(LABELS),
+        truncation=Truncation(max_length, 0.5),
+        provenance=Provenance(base_model="tiny-test", sources=(Source("none", 0, "n/a"),)),
+    )
+    write_model_spec(folder, spec)
+    return folder
+
+
+BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+
+
+def build_wordpiece_tokenizer(path: Path) -> None:
+    """A BERT-style WordPiece tokenizer over the same characters (plus ``##`` pieces and a few words)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    chars = list(dict.fromkeys(c for c in CHARS if c != " "))
+    words = ["面霜", "链接", "优惠", "私信", "医生", "skin", "link", "code", "good"]
+    pieces = BERT_SPECIALS + chars + ["##" + c for c in chars if c.isascii() and c.isalnum()] + words
+    vocab = {p: i for i, p in enumerate(dict.fromkeys(pieces))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.save(str(path))
+
+
+def build_bpe_tokenizer(path: Path, texts: list[str]) -> None:
+    """A small BPE tokenizer trained on ``texts`` (character alphabet, XLM-R style specials)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    alphabet = list(dict.fromkeys(c for c in CHARS if c != " "))
+    trainer = trainers.BpeTrainer(vocab_size=900, special_tokens=SPECIALS, initial_alphabet=alphabet, min_frequency=1)
+    tok.train_from_iterator(texts, trainer)
+    tok.save(str(path))
+
+
+def build_base(folder: Path, family: str = "bert", layers: int = 2, seed: int = 0) -> Path:
+    """A tiny random encoder folder of a family, as ``notescore train --base`` reads it.
+
+    ``bert``: BertModel + WordPiece ([CLS] … [SEP]); ``xlm-roberta``: XLMRobertaModel +
+    Unigram (<s> … </s>).
+    """
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModel, BertConfig, XLMRobertaConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if family == "bert":
+        build_wordpiece_tokenizer(folder / "tokenizer.json")
+        make, pad = BertConfig, 0
+    else:
+        build_tokenizer(folder / "tokenizer.json")
+        make, pad = XLMRobertaConfig, 1
+    vocab = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
+    config = make(vocab_size=vocab, hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=80, pad_token_id=pad)  # fmt: skip
+    torch.manual_seed(seed)
+    AutoModel.from_config(config, add_pooling_layer=False).save_pretrained(str(folder))
     return folder

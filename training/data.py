@@ -1,114 +1,66 @@
-"""Loading labelled notes for training and evaluation (with ``datasets``).
+"""Labelled notes for training: reading (through :mod:`nlp.records`), source caps,
+the dev split.
 
-Records follow LABELS.md: a text field (``text``/``content``/``desc``/…), an
-optional ``title``, and either ``label`` (one of the labels) or, for sources that
-only tell one side, ``labels_allowed`` (the labels the note may have: a rumour
+Records follow LABELS.md: a text field, an optional ``title``, and either
+``label`` or, for sources that only tell one side, ``labels_allowed`` (a rumour
 corpus's "non-rumour" rows are ``["genuine", "sponsored"]``). ``source`` names
 where a record came from; it defaults to the file name.
 """
 
 from __future__ import annotations
 
-import logging
+import random
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from nlp.encoding import compose_text
-from nlp.errors import InputFormatError, NotescoreError, RecordError
-from nlp.io import detect_format, read_records
-from nlp.scoring import pick_text
+from nlp.model_folder import Source
+from nlp.records import LabelledDataError, LabelledNote, read_labelled
 
-log = logging.getLogger(__name__)
+__all__ = ["LabelledDataError", "LabelledNote", "cap_sources", "describe_sources", "load_notes", "split_dev"]
 
 
-class DataError(NotescoreError, ValueError):
-    """Labelled data that cannot be trained on (bad rows are listed)."""
-
-
-@dataclass
-class Example:
-    """One training example."""
-
-    text: str
-    allowed: tuple[str, ...]
-    source: str
-    label: str | None = None
-
-
-_BUILDERS = {"jsonl": "json", "csv": "csv", "parquet": "parquet"}
-
-
-def load_rows(paths: Sequence[str]) -> list[tuple[str, int, dict[str, Any]]]:
-    """Read labelled files with ``datasets``; returns ``(file, row number, record)``.
+def load_notes(paths: Sequence[str], labels: Sequence[str]) -> list[LabelledNote]:
+    """Read labelled files; every bad row is listed and stops the run.
 
     Raises:
         InputFormatError: a file is missing or unreadable.
+        LabelledDataError: rows without a usable text or label.
     """
-    try:
-        import datasets
-    except ImportError:  # the scoring readers give the same rows, one by one
-        log.warning("datasets is not installed (pip install 'notescore[train]'); reading with nlp.io")
-        return _load_rows_plain(paths)
-    datasets.disable_progress_bars()
-    rows = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise InputFormatError(f"training data {path} does not exist")
-        fmt = detect_format(path)
-        try:
-            ds = datasets.load_dataset(_BUILDERS[fmt], data_files=str(path), split="train")
-        except Exception as exc:  # datasets raises many types for a bad file
-            raise InputFormatError(f"{path}: cannot load as {fmt} ({exc})") from exc
-        rows.extend((str(path), i + 1, record) for i, record in enumerate(ds))
-    return rows
+    return read_labelled([str(p) for p in paths], labels)
 
 
-def _load_rows_plain(paths: Sequence[str]) -> list[tuple[str, int, dict[str, Any]]]:
-    rows = []
-    for path in paths:
-        for number, item in read_records(str(path)):
-            if isinstance(item, RecordError):
-                raise InputFormatError(f"{path} line {number}: {item.reason}")
-            rows.append((str(path), number, item))
-    return rows
+def split_dev(notes: list[LabelledNote], fraction: float, seed: int) -> tuple[list[LabelledNote], list[LabelledNote]]:
+    """A stratified (by source and label) train/dev split."""
+    rng = random.Random(seed)
+    groups: dict[tuple, list[LabelledNote]] = {}
+    for note in notes:
+        groups.setdefault((note.source, note.allowed), []).append(note)
+    train, dev = [], []
+    for key in sorted(groups):
+        items = groups[key][:]
+        rng.shuffle(items)
+        n_dev = max(1, round(len(items) * fraction)) if len(items) > 1 else 0
+        dev.extend(items[:n_dev])
+        train.extend(items[n_dev:])
+    return train, dev
 
 
-def to_examples(
-    rows: Sequence[tuple[str, int, dict[str, Any]]], labels: Sequence[str], max_errors: int = 10
-) -> list[Example]:
-    """Validate rows and turn them into :class:`Example` objects.
+def cap_sources(notes: list[LabelledNote], cap: int, seed: int) -> list[LabelledNote]:
+    """Keep at most ``cap`` notes per source (a seeded sample); 0 keeps all."""
+    if cap <= 0:
+        return notes
+    rng = random.Random(seed)
+    by_source: dict[str, list[LabelledNote]] = {}
+    for note in notes:
+        by_source.setdefault(note.source, []).append(note)
+    out = []
+    for source in sorted(by_source):
+        items = by_source[source]
+        out.extend(rng.sample(items, cap) if len(items) > cap else items)
+    return out
 
-    Raises:
-        DataError: some rows lack a text or have an unknown label; the first
-            ``max_errors`` are listed with file and row number.
-    """
-    examples: list[Example] = []
-    problems: list[str] = []
-    for path, number, record in rows:
-        try:
-            text, title = pick_text(record, number, None, None)
-        except RecordError as err:
-            problems.append(f"{path} row {number}: {err.reason}")
-            continue
-        label = record.get("label")
-        allowed = record.get("labels_allowed")
-        if label in labels:
-            allowed_t = (label,)
-        elif isinstance(allowed, (list, tuple)) and allowed and set(allowed) <= set(labels):
-            allowed_t, label = tuple(allowed), None
-        else:
-            problems.append(
-                f"{path} row {number}: label {label!r} is not one of {list(labels)} (or give labels_allowed)"
-            )
-            continue
-        source = record.get("source") or Path(path).name.split(".")[0]
-        examples.append(Example(compose_text(text, title), allowed_t, str(source), label))
-    if problems:
-        shown = "\n  ".join(problems[:max_errors])
-        more = f"\n  … and {len(problems) - max_errors} more" if len(problems) > max_errors else ""
-        raise DataError(f"{len(problems)} labelled rows cannot be used:\n  {shown}{more}")
-    if not examples:
-        raise DataError("no labelled rows found")
-    return examples
+
+def describe_sources(notes: Sequence[LabelledNote], weights: dict[str, float] | None = None) -> tuple[Source, ...]:
+    """One :class:`~nlp.model_folder.Source` per source of the notes (licence unknown)."""
+    counts = Counter(n.source for n in notes)
+    return tuple(Source(name, rows, weight=(weights or {}).get(name, 1.0)) for name, rows in sorted(counts.items()))

@@ -50,20 +50,78 @@ SETTINGS = {
     "ngram_max_weight": 0.5,
 }
 OWN_LICENSE = "MIT (written by the notescore developers)"
+BUILD_COMMAND = "make model  (python -m training.make_model --out models/notescore-base)"
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+def own_notes(split: str, labels) -> list:
+    """The project's notes of one split, with source ``notescore-notes``."""
+    from dataclasses import replace
+
+    from training.data import load_notes
+
+    return [replace(n, source="notescore-notes") for n in load_notes([str(NOTES / f"{split}.jsonl")], labels)]
 
 
-def _reused(folder: Path):
-    from training.train import TrainResult
+def training_data(config, shared: Path | None) -> tuple[list, list, tuple]:
+    """The augmented project notes plus capped samples of the real corpora; returns (train, real, sources)."""
+    from nlp.model_folder import Source
+    from nlp.records import labelled_note
+    from training.augment import augment
+    from training.corpora import CORPORA, load_corpus
 
-    meta = json.loads((folder / "training_meta.json").read_text())
-    return TrainResult(folder, meta["dev_metrics"]["macro_f1"], meta.get("best_epoch", 0.0), meta.get("steps", 0),
-                       meta.get("seconds", 0.0), meta["dev_metrics"])  # fmt: skip
+    raw = [json.loads(line) for line in (NOTES / "train.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    augmented, n_augmented = augment(raw, seed=7)
+    log.info("augmented %d genuine/possibly_false training notes with hashtags/emoji", n_augmented)
+    own = [labelled_note(r, i + 1, config.labels, "notescore-notes") for i, r in enumerate(augmented)]
+    sources = [Source("notescore-notes (data/notes/train.jsonl)", len(own), OWN_LICENSE,
+                      note=f"{n_augmented} augmented")]  # fmt: skip
+    real = []
+    for name, cap in TRAIN_SOURCES.items() if shared is not None else ():
+        rows = load_corpus(name, shared, cap=cap, seed=42)
+        real.extend(labelled_note(r, i + 1, config.labels, name) for i, r in enumerate(rows))
+        sources.append(Source(name, len(rows), CORPORA[name][1], SOURCE_WEIGHT, "see shared/data/README.md"))
+    return own + real, real, tuple(sources)
+
+
+def evaluate_panel(clf, shared: Path | None, real: list) -> dict[str, Any]:
+    """The project's test split, every held-out corpus whole, and the unused rows of sampled ones."""
+    from nlp.evaluation import evaluate_files, evaluate_notes
+    from nlp.records import labelled_note
+    from training.corpora import load_corpus
+
+    evaluation: dict[str, Any] = {"notescore-notes test": evaluate_files(clf, [str(NOTES / "test.jsonl")])}
+    if shared is None:
+        return evaluation
+    for name in HELD_OUT:
+        log.info("evaluating on %s (whole)", name)
+        notes = [labelled_note(r, i + 1, clf.labels, name) for i, r in enumerate(load_corpus(name, shared))]
+        evaluation[name] = evaluate_notes(clf, notes, keywords=False)
+    for name in TRAIN_SOURCES:
+        used = {n.text for n in real if n.source == name}
+        rest = [r for r in load_corpus(name, shared) if r["text"] not in used]
+        if len(rest) > HELD_OUT_SAMPLE:  # a seeded sample keeps `make model` short
+            rest = random.Random(0).sample(rest, HELD_OUT_SAMPLE)
+        log.info("evaluating on %s rows not trained on (%d)", name, len(rest))
+        notes = [labelled_note(r, i + 1, clf.labels, name) for i, r in enumerate(rest)]
+        evaluation[f"{name} (rows not trained on, sample)"] = evaluate_notes(clf, notes, keywords=False)
+    return evaluation
+
+
+def finish_folder(folder: Path, evaluation: dict[str, Any], sources: tuple, training: dict[str, Any]) -> None:
+    """Record the evaluation, sources and build facts in the folder's spec, and write its card."""
+    from dataclasses import replace
+
+    from nlp.model_folder import read_model_spec, update_model_spec
+    from training.model_card import write_card
+
+    (folder / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
+    spec = read_model_spec(folder, verify=False)
+    metrics = {**spec.metrics, **{name: headline(rep) for name, rep in evaluation.items()}}
+    provenance = replace(spec.provenance, sources=sources, build_command=BUILD_COMMAND)
+    spec = update_model_spec(folder, metrics=metrics, provenance=provenance,
+                             training={**spec.training, **training})  # fmt: skip
+    write_card(folder, spec, evaluation)
+    update_model_spec(folder)
 
 
 def build(
@@ -71,98 +129,58 @@ def build(
 ) -> dict[str, Any]:
     """Train, export and evaluate the shipped model into ``out``; returns the metrics."""
     from nlp import NoteClassifier
-    from nlp.evaluation import evaluate_files, evaluate_records
-    from training.augment import augment
+    from nlp.model_folder import read_checkpoint_meta, read_model_spec
     from training.base_model import ensure_base
     from training.config import build_config
-    from training.corpora import CORPORA, load_corpus, shared_data_dir
-    from training.data import load_rows, to_examples
+    from training.corpora import shared_data_dir
     from training.export import export_model
-    from training.model_card import write_card
     from training.train import train
 
     started = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
     base = ensure_base()
-    own_train = [r for _, _, r in load_rows([str(NOTES / "train.jsonl")])]
-    sources = [{"name": "notescore-notes (data/notes/train.jsonl)", "rows": len(own_train), "license": OWN_LICENSE}]
-    real: list[dict[str, Any]] = []
+    config = build_config(None, [], **{**SETTINGS, **(settings or {})})
+    config.source_weights = {name: SOURCE_WEIGHT for name in TRAIN_SOURCES}
     shared = None if skip_real else shared_data_dir()
     if shared is None:
         log.warning("../shared/data not found: training on the project's notes only")
+    train_notes, real, sources = training_data(config, shared)
+    checkpoint = work / "checkpoint"
+    if reuse and (checkpoint / "training_meta.json").is_file():
+        log.info("reusing the checkpoint in %s", checkpoint)
+        train_seconds = read_checkpoint_meta(checkpoint).seconds
     else:
-        for name, cap in TRAIN_SOURCES.items():
-            rows = load_corpus(name, shared, cap=cap, seed=42)
-            real.extend(rows)
-            sources.append({"name": name, "rows": len(rows), "license": CORPORA[name][1],
-                            "mapping": "see shared/data/README.md", "weight": SOURCE_WEIGHT})  # fmt: skip
-    for r in own_train:
-        r["source"] = "notescore-notes"
-    own_train, n_augmented = augment(own_train, seed=7)
-    log.info("augmented %d genuine/possibly_false training notes with hashtags/emoji", n_augmented)
-    sources[0]["augmented"] = n_augmented
-    train_file = work / "train.jsonl"
-    _write_jsonl(train_file, own_train + real)
-    config = build_config(None, [], **{**SETTINGS, **(settings or {})})
-    config.source_weights = {name: SOURCE_WEIGHT for name in TRAIN_SOURCES}
-    train_ex = to_examples(load_rows([str(train_file)]), config.labels)
-    dev_rows = load_rows([str(NOTES / "dev.jsonl")])
-    for _, _, r in dev_rows:
-        r["source"] = "notescore-notes"
-    dev_ex = to_examples(dev_rows, config.labels)
-    if reuse and (work / "checkpoint" / "training_meta.json").is_file():
-        log.info("reusing the checkpoint in %s", work / "checkpoint")
-        result = _reused(work / "checkpoint")
-    else:
-        result = train(config, train_ex, dev_ex, work / "checkpoint", base, training_data=sources)
-    heldout = [r["text"] for _, _, r in load_rows([str(NOTES / "test.jsonl")])]
+        train(config, train_notes, own_notes("dev", config.labels), checkpoint, base, sources)
+        train_seconds = 0.0
+    heldout = [n.text for n in own_notes("test", config.labels)]
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    export_model(work / "checkpoint", tmp, heldout_texts=heldout, name="notescore-base")
-    clf = NoteClassifier.load(tmp)
-    evaluation: dict[str, Any] = {"notescore-notes test": evaluate_files(clf, [str(NOTES / "test.jsonl")])}
-    if shared is not None:
-        for name in HELD_OUT:
-            log.info("evaluating on %s (whole)", name)
-            evaluation[name] = evaluate_records(clf, load_corpus(name, shared), keywords=False)
-        for name in TRAIN_SOURCES:
-            used = {r["text"] for r in real if r["source"] == name}
-            rest = [r for r in load_corpus(name, shared) if r["text"] not in used]
-            if len(rest) > HELD_OUT_SAMPLE:  # a seeded sample keeps `make model` short
-                rest = random.Random(0).sample(rest, HELD_OUT_SAMPLE)
-            log.info("evaluating on %s rows not trained on (%d)", name, len(rest))
-            evaluation[f"{name} (rows not trained on, sample)"] = evaluate_records(clf, rest, keywords=False)
-    config_path = tmp / "notescore.json"
-    meta = json.loads(config_path.read_text())
-    # Keep export's dev metrics (fp32 and int8 macro-F1) beside the evaluation headlines.
-    meta["metrics"] = {**meta.get("metrics", {}), **{name: _headline(rep) for name, rep in evaluation.items()}}
-    meta["training_data"] = sources
-    meta["training"] = {"steps": result.steps, "seconds": round(result.seconds), "best_epoch": result.best_epoch,
-                        "best_dev_macro_f1": result.best_dev_macro_f1, "settings": config.to_dict(),
-                        "held_out_sources": HELD_OUT if shared is not None else []}  # fmt: skip
+    export_model(checkpoint, tmp, heldout_texts=heldout, name=out.name, build_command=BUILD_COMMAND)
+    evaluation = evaluate_panel(NoteClassifier.load(tmp), shared, real)
     # With --reuse-checkpoint the training time is the checkpoint's own.
-    build_seconds = time.perf_counter() - started + (result.seconds if reuse else 0.0)
-    meta["training"]["build_seconds"] = round(build_seconds)
-    config_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
-    (tmp / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
-    write_card(tmp, meta, evaluation)
+    build_seconds = time.perf_counter() - started + train_seconds
+    finish_folder(tmp, evaluation, sources, {"build_seconds": round(build_seconds),
+                  "held_out_sources": HELD_OUT if shared is not None else []})  # fmt: skip
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     log.info("model written to %s in %.0f min", out, (time.perf_counter() - started) / 60)
-    return meta["metrics"]
+    return read_model_spec(out).metrics
 
 
 def refresh_card(folder: Path) -> Path:
-    """Rewrite a model folder's README.md from its notescore.json and evaluation.json."""
+    """Rewrite a model folder's README.md from its spec and evaluation.json (rehashing the folder)."""
+    from nlp.model_folder import read_model_spec, update_model_spec
     from training.model_card import write_card
 
-    meta = json.loads((folder / "notescore.json").read_text(encoding="utf-8"))
     evaluation = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
-    return write_card(folder, meta, evaluation)
+    path = write_card(folder, read_model_spec(folder, verify=False), evaluation)
+    update_model_spec(folder)
+    return path
 
 
-def _headline(report: dict[str, Any]) -> dict[str, Any]:
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of an evaluation report that go into notescore.json."""
     o = report["overall"]
     out: dict[str, Any] = {"n": o["n"]}
     if o["n"]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nlp.model_folder import ModelSpec
+
 INTENDED_USE = """\
 ## Intended use
 
@@ -39,7 +41,7 @@ LIMITATIONS = """\
 """
 
 
-_SHOWN = ("max_length", "epochs", "lr", "batch_size", "freeze_embeddings", "ngram", "seed")
+_SHOWN = ("max_length", "epochs", "lr", "batch_size", "freeze_embeddings", "head", "ngram", "seed")
 
 
 def _table(evaluation: dict[str, Any]) -> str:
@@ -69,22 +71,8 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any]) -> Path:
-    """Write ``README.md`` into a model folder.
-
-    Args:
-        folder: the model folder.
-        meta: its notescore.json content (parity, training settings and build time included).
-        evaluation: name → report from :mod:`nlp.evaluation`.
-
-    Returns:
-        The card's path.
-    """
-    sources = meta.get("training_data", [])
-    test = evaluation.get("notescore-notes test", {}).get("overall", {})
-    kw = evaluation.get("notescore-notes test", {}).get("keywords")
-    parity = meta.get("parity", {})
-    yaml = [
+def _front_matter(spec: ModelSpec, test: dict[str, Any]) -> list[str]:
+    return [
         "---",
         "language: [zh, en]",
         "license: mit",
@@ -92,10 +80,10 @@ def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any]) -
         "pipeline_tag: text-classification",
         "base_model: intfloat/multilingual-e5-small",
         "datasets:",
-        *[f"  - {s['name'].split(' ')[0]}" for s in sources],
+        *[f"  - {s.name.split(' ')[0]}" for s in spec.provenance.sources],
         "metrics: [accuracy, f1]",
         "model-index:",
-        "  - name: notescore-base",
+        f"  - name: {spec.name}",
         "    results:",
         "      - task: {type: text-classification}",
         "        dataset: {name: notescore-notes test split, type: notescore-notes}",
@@ -104,26 +92,17 @@ def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any]) -
         f"          - {{type: f1, name: macro-F1, value: {test.get('macro_f1', 0):.4f}}}",
         "---",
     ]
-    training = meta.get("training", {})
+
+
+def _training_section(spec: ModelSpec) -> list[str]:
+    training = spec.training
     settings = training.get("settings", {})
-    vocab = meta.get("vocabulary", {})
-    lines = [
-        *yaml,
-        "",
-        "# notescore-base",
-        "",
-        "Labels every note `genuine`, `sponsored` or `possibly_false` (definitions: LABELS.md in",
-        "the notescore repository) with a probability for each. Fine-tuned from",
-        f"{meta.get('base_model', 'multilingual-e5-small')} (12 layers, hidden 384, mean pooling + linear head),",
-        f"exported to ONNX and quantised to int8 for CPU inference. Max length {meta.get('max_length')} tokens,",
-        "head + tail truncation.",
-        "",
-        INTENDED_USE,
+    return [
         "## Training data",
         "",
         "| source | rows | licence | loss weight |",
         "|---|---:|---|---:|",
-        *[f"| {s['name']} | {s['rows']} | {s.get('license', '?')} | {s.get('weight', 1.0)} |" for s in sources],
+        *[f"| {s.name} | {s.rows} | {s.license} | {s.weight} |" for s in spec.provenance.sources],
         "",
         "Real corpora were read from `../shared/data` at training time (never copied into",
         "the repository) and mapped as in its README: rumour/fake → possibly_false, ads/spam →",
@@ -131,10 +110,42 @@ def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any]) -
         "the allowed labels). `op_spam_ott` (CC BY-NC-SA) is not in the training data.",
         "",
         f"Settings: {', '.join(f'{k}={settings.get(k)}' for k in _SHOWN)};",
-        f"{training.get('steps', '?')} steps, best dev macro-F1 {training.get('best_dev_macro_f1', 0):.4f} at epoch "
-        f"{training.get('best_epoch', 0):.2f}. The whole build (`make model`) took "
+        f"{training.get('steps', '?')} steps, best dev macro-F1 {spec.metrics.get('dev', {}).get('macro_f1') or 0:.4f} "
+        f"at epoch {training.get('best_epoch', 0):.2f}. The whole build (`make model`) took "
         f"{training.get('build_seconds', 0) / 60:.0f} min on 2 CPU cores.",
         "",
+    ]
+
+
+def write_card(folder: Path, spec: ModelSpec, evaluation: dict[str, Any]) -> Path:
+    """Write ``README.md`` into a model folder.
+
+    Args:
+        folder: the model folder.
+        spec: its spec (parity, training settings and build time included).
+        evaluation: name → report from :mod:`nlp.evaluation`.
+
+    Returns:
+        The card's path.
+    """
+    test_report = evaluation.get("notescore-notes test", {})
+    kw = test_report.get("keywords")
+    parity = spec.parity
+    enc = spec.provenance.encoder
+    size = sum((folder / f).stat().st_size for f in spec.files if (folder / f).is_file()) / 1e6
+    lines = [
+        *_front_matter(spec, test_report.get("overall", {})),
+        "",
+        f"# {spec.name}",
+        "",
+        "Labels every note `genuine`, `sponsored` or `possibly_false` (definitions: LABELS.md in",
+        "the notescore repository) with a probability for each. Fine-tuned from",
+        f"{spec.provenance.base_model} ({enc.layers} layers, hidden {enc.hidden}, mean pooling + {spec.head} head),",
+        f"exported to ONNX ({spec.precision}) for CPU inference. Max length {spec.truncation.max_length} tokens,",
+        "head + tail truncation.",
+        "",
+        INTENDED_USE,
+        *_training_section(spec),
         "## Evaluation",
         "",
         "The first row is the project's held-out test split; the others are real corpora:",
@@ -153,18 +164,18 @@ def write_card(folder: Path, meta: dict[str, Any], evaluation: dict[str, Any]) -
         "",
         *[f"- {k}: {_fmt(v)}" for k, v in parity.items() if not isinstance(v, (dict, list))],
         *[f"- trim {k}: {_fmt(v)}" for k, v in parity.get("trim", {}).items()],
-        *[f"- dev macro-F1 ({k}): {v}" for k, v in parity.get("dev_macro_f1", {}).items()],
-        f"- vocabulary: {vocab.get('kept', '?')} of {vocab.get('of', '?')} pieces kept",
-        f"- n-gram blend: weight {meta.get('ngram', {}).get('weight', 0)} (chosen on dev, capped at "
-        f"{settings.get('ngram_max_weight', 1.0)})",
-        f"- folder size: {sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6:.1f} MB",
+        f"- vocabulary: {enc.vocab} pieces kept",
+        f"- n-gram blend: weight {spec.ngram.weight if spec.ngram else 0} (chosen on dev, capped at "
+        f"{spec.training.get('settings', {}).get('ngram_max_weight', 1.0)})",
+        f"- folder size: {size:.1f} MB",
         "",
         LIMITATIONS,
         "## Files",
         "",
-        "- `model.onnx` — int8 ONNX graph (inputs `input_ids`, `attention_mask`; output `logits`)",
-        "- `tokenizer.json`, `normalization.json` — trimmed XLM-R Unigram vocabulary and its codepoint map",
-        "- `notescore.json` — labels, max length, truncation, training data, metrics, parity, versions",
+        f"- `{spec.model_file}` — {spec.precision} ONNX graph (inputs `input_ids`, `attention_mask`; output `logits`)",
+        "- `tokenizer.json`, `normalization.json` — trimmed vocabulary and its codepoint map",
+        "- `ngram.npz` — the blended hashed n-gram model",
+        "- `notescore.json` — labels, truncation, provenance, metrics, parity and the SHA-256 of every file",
         "- `evaluation.json` — the full evaluation reports (per label, confusion matrices)",
         "",
     ]

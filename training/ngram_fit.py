@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from nlp.evaluation import classification_metrics
-from nlp.ngram import NgramModel, blend, hash_counts
+from nlp.ngram import NgramModel, hash_counts
+from nlp.probability import blend
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ Rules checked (see data/README.md): valid JSON objects; ``id`` unique; ``text``
 a non-empty string; ``title`` a string when present; ``label`` one of the three;
 ``lang`` zh/en/mixed; 3–8 keywords (0–8 for notes under :data:`SHORT_NOTE` characters,
 which hold fewer search terms), each found in the title or text (case-folded);
-``subtype`` a string and ``promo`` a boolean (possibly_false notes only) when present; no two notes (within or across splits) with character 5-gram Jaccard ≥ 0.5.
+``subtype`` a string and ``promo`` a boolean (possibly_false notes only) when
+present; no two notes (within or across splits) with character 5-gram Jaccard ≥ 0.5.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from nlp.errors import RecordError
+from nlp.io import read_records
 from nlp.keywords import fold
-from nlp.model_config import LABELS
+from nlp.model_folder import LABELS
 
 LANGS = ("zh", "en", "mixed")
 SPLITS = ("train", "dev", "test")
@@ -34,16 +37,12 @@ _SPACE = re.compile(r"\s+")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON Lines file; raises ValueError naming the line on bad JSON."""
+    """Read a JSON Lines file; raises ValueError naming the first bad line."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} line {number}: not valid JSON ({exc.msg})") from exc
+    for number, item in read_records(str(path), "jsonl"):
+        if isinstance(item, RecordError):
+            raise ValueError(f"{path} line {number}: {item.reason}")
+        out.append(item)
     return out
 
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from nlp import NoteClassifier
+from nlp.records import write_records
 from training.corpora import load_corpus
 
 log = logging.getLogger("training")
@@ -36,34 +37,23 @@ def hotel_folds(records: list[dict], k: int = 5) -> list[list[str]]:
     return [hotels[i::k] for i in range(k)]
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
 def components(model: Path | NoteClassifier, test: Path) -> dict:
     """Test accuracy of the transformer alone, the n-gram model alone and the shipped blend."""
     import numpy as np
 
-    from nlp.encoding import compose_text
-    from nlp.ngram import blend
+    from nlp.probability import blend
+    from nlp.records import read_labelled
 
     clf = model if isinstance(model, NoteClassifier) else NoteClassifier.load(model, keywords=False)
-    rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [compose_text(r["text"], r.get("title")) for r in rows]
-    gold = np.array([clf.labels.index(r["label"]) for r in rows])
-    weight, clf.ngram_weight = clf.ngram_weight, 0.0
-    try:
-        transformer = np.log(np.clip(clf.predict_proba(texts), 1e-12, None))
-    finally:
-        clf.ngram_weight = weight
-    out: dict = {"ngram_weight": weight}
-    if clf._ngram is None:
+    notes = read_labelled([str(test)], clf.labels)
+    texts = [n.text for n in notes]
+    gold = np.array([clf.labels.index(n.label) for n in notes])
+    transformer = clf.transformer_logits(texts)
+    out: dict = {"ngram_weight": clf.ngram_weight}
+    if not clf.has_ngram:
         return {**out, "transformer": float((transformer.argmax(1) == gold).mean())}
-    ngram = clf._ngram.logits(texts)
-    for name, w in (("transformer", 0.0), ("ngram", 1.0), ("blend", weight)):
+    ngram = clf.ngram_logits(texts)
+    for name, w in (("transformer", 0.0), ("ngram", 1.0), ("blend", clf.ngram_weight)):
         out[name] = float((blend(transformer, ngram, w).argmax(1) == gold).mean())
     return out
 
@@ -83,8 +73,9 @@ def run(work: Path, sets: list[str], folds: int = 5, only: list[int] | None = No
         fold = work / f"fold{i}"
         test = [r for r in records if r["hotel"] in hotels]
         train = [r for r in records if r["hotel"] not in hotels]
-        write_jsonl(fold / "train.jsonl", train)
-        write_jsonl(fold / "test.jsonl", test)
+        fold.mkdir(parents=True, exist_ok=True)
+        write_records(fold / "train.jsonl", train)
+        write_records(fold / "test.jsonl", test)
         summary = run_train([str(fold / "train.jsonl")], fold / "checkpoint", None, None, sets, None, {}, quiet=False)
         log.info(summary)
         # fp32: the frozen-encoder head of a 2-class task missed the 99% int8 agreement gate

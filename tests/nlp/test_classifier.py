@@ -61,7 +61,7 @@ def test_head_tail_keeps_both_ends():
 
 def test_long_note_sees_its_end(classifier):
     ids = classifier.encoder.token_ids(["开头" + "很" * 500 + "结尾私信"])[0]
-    assert len(ids) == classifier.config.max_length
+    assert len(ids) == classifier.spec.truncation.max_length
     tail = classifier.encoder.token_ids(["结尾私信"])[0][2:-1]  # drop <s> and the leading ▁
     assert ids[-1 - len(tail) : -1] == tail
 
@@ -87,7 +87,10 @@ def test_load_bad_config(tmp_path, tiny_model):
     folder = tmp_path / "m"
     shutil.copytree(tiny_model, folder)
     (folder / "notescore.json").write_text('{"format_version": 1, "labels": "genuine"}')
-    with pytest.raises(ModelFormatError, match="labels"):
+    with pytest.raises(ModelFormatError, match="format_version 1 is not supported"):
+        NoteClassifier.load(folder)
+    (folder / "notescore.json").write_text('{"format_version": 2, "name": "x", "labels": "genuine"}')
+    with pytest.raises(ModelFormatError, match="labels: expected a list"):
         NoteClassifier.load(folder)
     (folder / "notescore.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match="not valid JSON"):

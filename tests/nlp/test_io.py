@@ -7,12 +7,13 @@ from nlp.io import detect_format, read_records
 
 
 def test_detect_format():
-    assert detect_format("a.jsonl") == "jsonl"
-    assert detect_format("a.JSON") == "jsonl"
-    assert detect_format("a.csv") == "csv"
-    assert detect_format("a.parquet") == "parquet"
-    assert detect_format("-") == "jsonl"
-    assert detect_format("a.txt", "csv") == "csv"
+    assert detect_format("a.jsonl").name == "jsonl"
+    assert detect_format("a.JSON").name == "jsonl"
+    assert detect_format("a.csv").name == "csv"
+    assert detect_format("a.csv.gz").name == "csv"
+    assert detect_format("a.parquet").name == "parquet"
+    assert detect_format("-").name == "jsonl"
+    assert detect_format("a.txt", "csv").name == "csv"
     with pytest.raises(InputFormatError, match="--format"):
         detect_format("notes.txt")
     with pytest.raises(InputFormatError, match="unknown format"):

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from nlp.ngram import NgramModel, blend, ngram_terms
+from nlp.ngram import NgramModel, ngram_terms
+from nlp.probability import blend
 from training.augment import augment
 from training.config import ConfigError, TrainConfig, build_config
 from training.notes_corpus import near_duplicates, record_problems, validate
@@ -34,9 +35,12 @@ def test_config_saved(tmp_path):
 def test_record_problems():
     good = {"id": "a", "text": "成都火锅很好吃", "label": "genuine", "lang": "zh", "keywords": ["成都", "火锅", "好吃"]}
     assert record_problems(good) == []
-    bad = {**good, "label": "spam", "keywords": ["成都", "北京"]}
+    long_text = "周末在成都吃了一家开了二十年的老火锅，牛油锅底很香，毛肚新鲜，人均一百出头，排队半小时"
+    bad = {**good, "text": long_text, "label": "spam", "keywords": ["成都", "火锅"]}
     problems = record_problems(bad)
     assert any("label" in p for p in problems) and any("3-8 keywords" in p for p in problems)
+    assert record_problems({**good, "text": "好吃", "keywords": []}) == []  # a fragment holds no search terms
+    assert any("promo" in p for p in record_problems({**good, "promo": True}))  # only on possibly_false
     assert any("does not occur" in p for p in record_problems({**good, "keywords": ["成都", "火锅", "上海"]}))
 
 

@@ -14,12 +14,9 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from nlp.errors import ModelNotFoundError  # noqa: E402
-from training.export import (  # noqa: E402
-    ExportError,
-    default_keep_ids,
-    export_model,
-    trim_vocabulary,
-)
+from nlp.model_folder import CheckpointMeta, Source, Truncation  # noqa: E402
+from training.export import ExportError, export_model  # noqa: E402
+from training.vocab import default_keep_ids, trim_vocabulary  # noqa: E402
 
 LABELS = ["genuine", "sponsored", "possibly_false"]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -93,18 +90,16 @@ def _checkpoint(folder: Path, seed: int = 0) -> Path:
     model = NoteModel(BertModel(config, add_pooling_layer=False), len(LABELS))
     with torch.no_grad():  # larger head weights: distinct class scores on a tiny model
         model.head.weight.normal_(0, 2.0)
-    enc = NoteEncoder(folder / "tokenizer.json", 64)
+    enc = NoteEncoder(folder / "tokenizer.json", Truncation(64))
     seen = sorted({i for row in enc.token_ids(TEXTS) for i in row})
-    meta = {
-        "labels": LABELS,
-        "max_length": 64,
-        "head_fraction": 0.5,
-        "base_model": "tiny-random",
-        "training_data": [{"name": "tiny", "rows": 20, "license": "CC0"}],
-        "dev_metrics": {"macro_f1": 0.5},
-        "train_config": {"epochs": 1},
-        "seen_piece_ids": seen,
-    }
+    meta = CheckpointMeta(
+        truncation=Truncation(64),
+        base_model="tiny-random",
+        sources=(Source("tiny", 20, "CC0"),),
+        dev_metrics={"macro_f1": 0.5},
+        train_config={"epochs": 1},
+        seen_piece_ids=tuple(seen),
+    )
     save_checkpoint(model, folder, meta)
     with (folder / "dev.jsonl").open("w", encoding="utf-8") as fh:
         for i, text in enumerate(TEXTS):
@@ -122,13 +117,12 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "model"
-    report = export_model(checkpoint, out, quantize=True, trim=True, optimize=False, top_n=5)
+    report = export_model(checkpoint, out, quantize=True, trim=True, top_n=5, name="tiny-export")
     return out, report
 
 
 def test_export_folder_loads_and_reports_parity(exported, checkpoint):
-    from nlp import NoteClassifier
-    from nlp.model_config import load_model_config
+    from nlp import NoteClassifier, read_model_spec
 
     out, report = exported
     assert sorted(p.name for p in out.iterdir()) == [
@@ -138,18 +132,33 @@ def test_export_folder_loads_and_reports_parity(exported, checkpoint):
         "tokenizer.json",
     ]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # temp folders gone
-    config = load_model_config(out)
-    parity = config.extra["parity"]
+    spec = read_model_spec(out)
+    assert spec.name == "tiny-export"
+    assert spec.quantization in ("gather", "gather_ffn_down_fp32", "matmul_only_ffn_down_fp32")
+    parity = spec.parity
     assert parity["fp32_vs_torch_max_abs_dprob"] <= 1e-4
     assert parity["int8_vs_fp32_agreement"] >= 0.99
-    assert config.extra["training_data"][0]["name"] == "tiny"
-    assert set(config.extra["versions"]) >= {"notescore", "onnxruntime", "torch", "transformers", "onnx"}
-    assert config.extra["metrics"]["export"]["int8"]["n"] == 16  # rows with a label
-    assert report["vocabulary"]["kept"] < report["vocabulary"]["of"]
+    assert spec.provenance.sources[0].name == "tiny"
+    assert set(spec.provenance.versions) >= {"notescore", "onnxruntime", "torch", "transformers", "onnx"}
+    assert spec.metrics["export"]["int8"]["n"] == 16  # rows with a label
+    assert parity["trim"]["kept"] < parity["trim"]["of"]
     clf = NoteClassifier.load(out, threads=1, keywords=False)
     probs = clf.predict_proba(TEXTS)
     assert probs.shape == (len(TEXTS), 3)
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+# Texts the export's int8 gate never saw (it checks the checkpoint's dev texts).
+UNSEEN = [
+    "防晒霜一天用两次，油皮也不闷",
+    "私信我拿链接，优惠码在评论区",
+    "医生说这个面膜可以根治痘痘",
+    "good cream for my dry skin, no code",
+    "涨价前买了三瓶，亮白嫩滑",
+    "the link in bio is 50% off",
+    "我在家里用了一个月，效果一般",
+    "权威研究说瘦了十斤是谣言",
+]
 
 
 def test_int8_labels_agree_with_torch(exported, checkpoint):
@@ -159,12 +168,15 @@ def test_int8_labels_agree_with_torch(exported, checkpoint):
 
     out, _ = exported
     model, _ = load_checkpoint(checkpoint)
-    enc = NoteEncoder(checkpoint / "tokenizer.json", 64)
-    batch = enc.pad(enc.token_ids(TEXTS))
+    enc = NoteEncoder(checkpoint / "tokenizer.json", Truncation(64))
+    batch = enc.pad(enc.token_ids(UNSEEN))
     with torch.no_grad():
         ref = model(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)).numpy()
-    probs = NoteClassifier.load(out, threads=1, keywords=False).predict_proba(TEXTS)
-    assert np.mean(probs.argmax(1) == ref.argmax(1)) >= 0.9
+    clf = NoteClassifier.load(out, threads=1, keywords=False)
+    probs = np.exp(clf.transformer_logits(UNSEEN))
+    # The trimmed int8 graph against the untrimmed torch model on new texts: labels hold, scores stay close.
+    assert np.mean(probs.argmax(1) == ref.argmax(1)) >= 7 / 8
+    assert np.abs(probs - torch.softmax(torch.from_numpy(ref), 1).numpy()).max() < 0.15
 
 
 def test_fp32_onnx_matches_torch(checkpoint, tmp_path):
@@ -174,10 +186,10 @@ def test_fp32_onnx_matches_torch(checkpoint, tmp_path):
     from training.model import load_checkpoint
 
     out = tmp_path / "fp32"
-    report = export_model(checkpoint, out, quantize=False, trim=False, optimize=False)
+    report = export_model(checkpoint, out, quantize=False, trim=False)
     assert report["parity"]["fp32_vs_torch_max_abs_dprob"] <= 1e-4
     model, _ = load_checkpoint(checkpoint)
-    enc = NoteEncoder(out / "tokenizer.json", 64)
+    enc = NoteEncoder(out / "tokenizer.json", Truncation(64))
     batch = enc.pad(enc.token_ids(TEXTS))
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask})[0]
@@ -234,12 +246,62 @@ def test_bad_checkpoint_folder_raises(tmp_path):
         export_model(tmp_path / "nope", tmp_path / "out")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError, match="training_meta.json"):
+        export_model(tmp_path / "half", tmp_path / "out")
+    from nlp.model_folder import write_checkpoint_meta
+
+    write_checkpoint_meta(tmp_path / "half", CheckpointMeta())
     with pytest.raises(ModelNotFoundError, match="model.safetensors is missing"):
         export_model(tmp_path / "half", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_export_error_is_a_notescore_error():
+def test_failed_int8_gate_stops_with_one_line_and_leaves_nothing(checkpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import training.export
+    from nlp.cli import app
     from nlp.errors import NotescoreError
 
-    assert issubclass(ExportError, NotescoreError) and issubclass(ExportError, RuntimeError)
+    monkeypatch.setattr(training.export, "MIN_INT8_AGREEMENT", 1.01)  # no variant can pass
+    with pytest.raises(ExportError, match="int8 labels agree with fp32 on only") as info:
+        export_model(checkpoint, tmp_path / "out", top_n=5)
+    assert isinstance(info.value, NotescoreError)
+    r = CliRunner().invoke(app, ["export", str(checkpoint), str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 1 and "--no-quantize" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []  # no folder, no temp files
+
+
+def test_trim_wordpiece_keeps_every_word_segmentable(tmp_path):
+    from tokenizers import Tokenizer
+
+    from tests.tiny_model import build_wordpiece_tokenizer
+
+    build_wordpiece_tokenizer(tmp_path / "wp.json")
+    full = Tokenizer.from_file(str(tmp_path / "wp.json"))
+    seen = {i for t in TEXTS[:5] for i in full.encode(t).ids}
+    keep = default_keep_ids(tmp_path / "wp.json", seen, top_n=0)
+    old_ids = trim_vocabulary(tmp_path / "wp.json", keep, tmp_path / "wp_small.json")
+    small = Tokenizer.from_file(str(tmp_path / "wp_small.json"))
+    assert small.get_vocab_size() == len(old_ids) < full.get_vocab_size()
+    for text in TEXTS[:5]:
+        assert [old_ids[i] for i in small.encode(text).ids] == full.encode(text).ids
+    unk_small, unk_full = small.token_to_id("[UNK]"), full.token_to_id("[UNK]")
+    for text in TEXTS:  # dropped words fall back to characters: no new unknowns
+        assert small.encode(text).ids.count(unk_small) == full.encode(text).ids.count(unk_full)
+
+
+def test_trim_bpe_keeps_merges_of_kept_tokens(tmp_path):
+    from tokenizers import Tokenizer
+
+    from tests.tiny_model import build_bpe_tokenizer
+
+    build_bpe_tokenizer(tmp_path / "bpe.json", TEXTS * 3)
+    full = Tokenizer.from_file(str(tmp_path / "bpe.json"))
+    seen = {i for t in TEXTS[:6] for i in full.encode(t).ids}
+    keep = default_keep_ids(tmp_path / "bpe.json", seen, top_n=0)
+    old_ids = trim_vocabulary(tmp_path / "bpe.json", keep, tmp_path / "bpe_small.json")
+    small = Tokenizer.from_file(str(tmp_path / "bpe_small.json"))
+    assert small.get_vocab_size() == len(old_ids) < full.get_vocab_size()
+    for text in TEXTS[:6]:  # texts whose tokens were kept tokenise exactly as before
+        assert [old_ids[i] for i in small.encode(text).ids] == full.encode(text).ids

@@ -1,0 +1,214 @@
+"""The note record, defined once: where its text and title are, what a labelled
+note must carry, and how labelled files are read.
+
+Scoring, training, evaluation, the corpus tools and bench all read notes through
+here. A record is a JSON object (a JSON Lines line, a CSV row, a Parquet row):
+
+- the body: the first present of :data:`TEXT_FIELDS` (or a field the user names);
+- ``title``: optional;
+- for labelled data (LABELS.md): ``label`` (one of the labels), or for sources
+  that only tell one side, ``labels_allowed`` (the labels the note may have);
+  optional ``id``, ``keywords``, ``source``, ``lang``, ``promo`` (a
+  ``possibly_false`` note that also promotes something).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp.encoding import compose_text
+from nlp.errors import NotescoreError, RecordError
+from nlp.io import raw_of, read_records
+
+TEXT_FIELDS = ("text", "content", "desc", "description", "body", "note")
+OUTPUT_KEY = "notescore"
+
+
+def pick_text(
+    record: dict[str, Any], line: int, text_field: str | None = None, title_field: str | None = None
+) -> tuple[str, str | None]:
+    """Find a record's body and title.
+
+    Args:
+        record: one input record.
+        line: its line number, for messages.
+        text_field: the body field; the first present of :data:`TEXT_FIELDS` when None.
+        title_field: the title field; ``title`` when present if None.
+
+    Returns:
+        ``(body, title)``.
+
+    Raises:
+        RecordError: no text field, or a text that is not a non-empty string.
+
+    Example:
+        >>> pick_text({"desc": "好吃", "title": "火锅"}, 1)
+        ('好吃', '火锅')
+    """
+    candidates = (text_field,) if text_field else TEXT_FIELDS
+    # A column present but null (union schemas of CSV/Parquet exports) does not count.
+    name = next((c for c in candidates if record.get(c) is not None), None)
+    if name is None and text_field and text_field in record:
+        name = text_field
+    if name is None:
+        keys = list(record)[:12]
+        hint = next((k for k in keys if isinstance(record.get(k), str) and len(record[k]) > 20), None)
+        fix = f" Use --text-field {hint}?" if hint else " Use --text-field NAME."
+        wanted = f"no {text_field!r} field" if text_field else f"no text field (looked for {', '.join(TEXT_FIELDS)})"
+        raise RecordError(line, f"{wanted}; found keys {keys}.{fix}", raw_of(record))
+    text = record[name]
+    if not isinstance(text, str):
+        raise RecordError(line, f"field {name!r} is {type(text).__name__}, expected a string", raw_of(record))
+    title = record.get(title_field or "title")
+    if title is not None and not isinstance(title, str):
+        if title_field:
+            found = type(title).__name__
+            raise RecordError(line, f"field {title_field!r} is {found}, expected a string", raw_of(record))
+        title = None
+    if not text.strip() and not (title or "").strip():
+        raise RecordError(line, f"field {name!r} is empty", raw_of(record))
+    return text, title
+
+
+@dataclass(frozen=True)
+class LabelledNote:
+    """One labelled note, ready for training or evaluation.
+
+    Attributes:
+        text: title and body composed as the model reads them.
+        allowed: the labels the note may have (one for a fully labelled note).
+        source: where it came from (the record's ``source``, else the file name).
+        label: the label, or None for a one-sided row.
+        body: the body alone.
+        title: the title, if any.
+        keywords: gold keywords, if any.
+        promo: for a ``possibly_false`` note, whether it also promotes something
+            (None when not said).
+        id: the record's ``id``, if any.
+    """
+
+    text: str
+    allowed: tuple[str, ...]
+    source: str
+    label: str | None = None
+    body: str = ""
+    title: str | None = None
+    keywords: tuple[str, ...] = ()
+    promo: bool | None = None
+    id: str = ""
+
+
+def labelled_note(record: dict[str, Any], line: int, labels: Sequence[str], default_source: str = "") -> LabelledNote:
+    """Validate one labelled record.
+
+    Args:
+        record: the parsed record.
+        line: its line number, for messages.
+        labels: the model's labels.
+        default_source: ``source`` when the record has none.
+
+    Returns:
+        The :class:`LabelledNote`.
+
+    Raises:
+        RecordError: no usable text, or neither a known ``label`` nor a valid
+            ``labels_allowed``.
+    """
+    body, title = pick_text(record, line)
+    label, allowed = record.get("label"), record.get("labels_allowed")
+    if label in labels:
+        allowed_t = (label,)
+    elif isinstance(allowed, (list, tuple)) and allowed and set(allowed) <= set(labels):
+        allowed_t, label = tuple(allowed), None
+    else:
+        raise RecordError(
+            line, f"label {label!r} is not one of {list(labels)} (or give labels_allowed)", raw_of(record)
+        )
+    keywords = record.get("keywords")
+    keywords_t = tuple(k for k in keywords if isinstance(k, str)) if isinstance(keywords, list) else ()
+    promo = record.get("promo")
+    return LabelledNote(
+        text=compose_text(body, title),
+        allowed=allowed_t,
+        source=str(record.get("source") or default_source),
+        label=label,
+        body=body,
+        title=title,
+        keywords=keywords_t,
+        promo=promo if isinstance(promo, bool) else None,
+        id=str(record.get("id") or ""),
+    )
+
+
+class LabelledDataError(NotescoreError, ValueError):
+    """Labelled data that cannot be used as a whole (its bad rows are listed)."""
+
+
+def iter_labelled(path: str, labels: Sequence[str]) -> Iterator[tuple[int, LabelledNote | RecordError]]:
+    """Read one labelled file: ``(line, note or RecordError)`` for every row.
+
+    ``source`` defaults to the file name without extensions.
+    """
+    source = Path(path).name.split(".")[0] if path != "-" else "stdin"
+    for line, item in read_records(path):
+        if isinstance(item, RecordError):
+            yield line, item
+            continue
+        try:
+            yield line, labelled_note(item, line, labels, source)
+        except RecordError as err:
+            yield line, err
+
+
+def read_labelled(paths: Sequence[str], labels: Sequence[str], max_errors: int = 10) -> list[LabelledNote]:
+    """Read labelled files, refusing them when any row is unusable.
+
+    Training on a silently shortened file is worse than stopping, so every bad row
+    is collected and the first ``max_errors`` are listed.
+
+    Raises:
+        InputFormatError: a file cannot be opened.
+        LabelledDataError: some rows cannot be used, or there are none.
+    """
+    notes: list[LabelledNote] = []
+    problems: list[str] = []
+    for path in paths:
+        for line, item in iter_labelled(str(path), labels):
+            if isinstance(item, RecordError):
+                problems.append(f"{path} line {line}: {item.reason}")
+            else:
+                notes.append(item)
+    if problems:
+        shown = "\n  ".join(problems[:max_errors])
+        more = f"\n  … and {len(problems) - max_errors} more" if len(problems) > max_errors else ""
+        raise LabelledDataError(f"{len(problems)} labelled rows cannot be used:\n  {shown}{more}")
+    if not notes:
+        raise LabelledDataError(f"no labelled rows found in {', '.join(map(str, paths))}")
+    return notes
+
+
+def note_record(note: LabelledNote) -> dict[str, Any]:
+    """A labelled note back as a record (for dev files written beside a checkpoint)."""
+    record: dict[str, Any] = {"text": note.body, "source": note.source}
+    if note.title:
+        record["title"] = note.title
+    if note.label is not None:
+        record["label"] = note.label
+    else:
+        record["labels_allowed"] = list(note.allowed)
+    if note.promo is not None:
+        record["promo"] = note.promo
+    if note.keywords:
+        record["keywords"] = list(note.keywords)
+    return record
+
+
+def write_records(path: str | Path, records: Sequence[dict[str, Any]]) -> None:
+    """Write records as JSON Lines (a small helper for tools and tests)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -25,6 +25,7 @@ from nlp.errors import (
 )
 from nlp.keywords import KeywordExtractor, extract_keywords
 from nlp.model_config import LABELS, ModelConfig, load_model_config
+from nlp.report import ReportOptions, ReportSummary, write_report
 from nlp.scoring import ScoreSummary, score_file, score_records
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "NotescoreError",
     "Prediction",
     "RecordError",
+    "ReportOptions",
+    "ReportSummary",
     "ScoreSummary",
     "__version__",
     "compose_text",
@@ -47,4 +50,5 @@ __all__ = [
     "load_model_config",
     "score_file",
     "score_records",
+    "write_report",
 ]

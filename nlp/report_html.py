@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from html import escape
+from pathlib import Path
 
 from nlp import __version__
-from nlp.report import Breakdown, Evidence, Example, ModelCard, ReportData
+from nlp.report import ModelCard
+from nlp.report_aggregate import Breakdown, Example, ReportData
+from nlp.report_rows import Evidence
 from nlp.report_svg import histogram, line_chart, mini_bar, share_bar, spark_bars
 
 # (strong, light) per label; strong for bars and pills, light for highlighted evidence.
@@ -21,87 +24,9 @@ LABEL_COLOURS = {
 }
 _SPARE_COLOURS = [("#2b6cb0", "#bee3f8"), ("#6b46c1", "#e9d8fd"), ("#2c7a7b", "#b2f5ea"), ("#4a5568", "#e2e8f0")]
 _SERIES = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#9c755f", "#e15759", "#76b7b2", "#edc948"]
-FONTS = (
-    '"Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", "Noto Sans CJK SC", "Source Han Sans SC", '
-    '"PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", "Noto Color Emoji", '
-    '"Apple Color Emoji", "Segoe UI Emoji", sans-serif'
-)
 _UNCERTAIN_BELOW = 0.6
-_CSS = """
-:root{--fg:#1a202c;--muted:#5f6b7a;--line:#e2e8f0;--bg:#f4f6f9}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.55 FONTS;-webkit-font-smoothing:antialiased}
-main{max-width:1160px;margin:0 auto;padding:28px 32px 40px}
-header.top{display:flex;justify-content:space-between;align-items:flex-end;margin:0 0 18px}
-h1{font-size:26px;margin:0 0 2px;letter-spacing:-.01em}
-h2{font-size:19px;margin:0 0 4px}
-h3{font-size:15.5px;margin:18px 0 8px}
-h4{font-size:13px;margin:0 0 8px;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
-.meta,.hint,.muted{color:var(--muted)}
-.meta{margin:0;font-size:14px}
-.hint{margin:0 0 14px;font-size:13.5px}
-.brand{font-size:13px;color:var(--muted)}
-section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:20px 24px;margin:0 0 18px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:14px;margin:6px 0 16px}
-.card{border:1px solid var(--line);border-radius:8px;padding:12px 16px;border-top-width:4px}
-.card .k{font-size:13px;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
-.card .v{font-size:26px;font-weight:650;font-variant-numeric:tabular-nums}
-.card .v small{font-size:15px;font-weight:500;color:var(--muted);margin-left:6px}
-.card .s{font-size:13px;color:var(--muted)}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:22px}
-figure{margin:0}
-figcaption{font-size:14px;margin:0 0 6px}
-svg.chart{display:block;max-width:100%;height:auto;font-size:11.5px}
-svg .tick{fill:#718096;font-size:11.5px}
-.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:7px;vertical-align:0}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:5px 8px;text-align:left;vertical-align:middle}
-th{font-size:12.5px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.04em;
-border-bottom:1px solid var(--line)}
-tbody tr:nth-child(even){background:#f8fafc}
-td.num,th.num{text-align:right;white-space:nowrap}
-table.kw{table-layout:fixed}
-table.kw td{padding:3px 6px;font-size:14px}
-table.kw td.rank{width:26px;color:var(--muted);text-align:right}
-table.kw td.term{width:40%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-table.kw td.num{width:52px}
-table.spark{table-layout:fixed}
-table.spark td{padding:2px 6px;font-size:14px}
-table.spark td.term{width:34%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-table.spark td.num{width:52px}
-table.spark tfoot td{font-size:11.5px;color:#718096;padding-top:0}
-table.spark tfoot span:last-child{float:right}
-table.spark svg{width:100%}
-.bar{display:block;height:9px;border-radius:2px;min-width:2px}
-table.by{table-layout:fixed}
-table.by td.value{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-tr.sub td{color:var(--muted);font-style:italic}
-.legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:13px;margin:6px 0 0 48px}
-.legend span{white-space:nowrap}
-.legend i{display:inline-block;width:14px;height:3px;margin-right:6px;vertical-align:4px;border-radius:2px}
-.two{display:grid;grid-template-columns:1fr 1fr;gap:20px}
-.note{border:1px solid var(--line);border-radius:8px;padding:10px 14px;margin:0 0 10px;background:#fff}
-.nhead{display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px;font-size:13px;color:var(--muted)}
-.nfoot{display:flex;align-items:flex-end;gap:10px;margin-top:6px}
-.nfoot .where{margin-left:auto;font-size:12px;color:#8a94a3;white-space:nowrap}
-.pill{color:#fff;border-radius:999px;padding:1px 9px;font-size:12.5px;font-weight:600}
-.ntitle{font-weight:650;margin:6px 0 2px}
-.ntext{white-space:pre-wrap;overflow-wrap:anywhere;max-height:9.5em;overflow:auto;font-size:14.5px}
-.chips{flex:1}
-.chip{display:inline-block;background:#edf2f7;border-radius:4px;padding:0 7px;margin:2px 4px 0 0;font-size:12.5px}
-mark{border-radius:3px;padding:0 1px;color:inherit}
-.unplaced{font-size:12.5px;color:var(--muted);margin-top:6px}
-.notice{background:#fffbea;border:1px solid #f6e05e;border-radius:8px;padding:10px 14px;font-size:14px;margin:0 0 18px}
-dl.card-facts{display:grid;grid-template-columns:160px 1fr;gap:4px 16px;margin:8px 0 14px;font-size:14.5px}
-dl.card-facts dt{color:var(--muted)}
-dl.card-facts dd{margin:0}
-.stats{display:flex;flex-wrap:wrap;gap:8px;margin:4px 0 14px}
-.stat{background:#edf2f7;border-radius:6px;padding:3px 10px;font-size:13.5px}
-footer{font-size:13px;color:var(--muted)}
-footer ul{margin:4px 0 8px;padding-left:18px}
-code{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;font-size:.92em;
-background:#edf2f7;border-radius:4px;padding:0 4px}
-""".replace("FONTS", FONTS)
+# Inlined into every page; its font stack renders Chinese on Linux, macOS and Windows.
+_CSS = (Path(__file__).parent / "report.css").read_text(encoding="utf-8")
 
 
 def label_colours(labels: tuple[str, ...]) -> dict[str, tuple[str, str]]:
@@ -201,6 +126,7 @@ def _overview(data: ReportData, colours: dict[str, tuple[str, str]]) -> str:
 
 
 def _confidence(data: ReportData, colours: dict[str, tuple[str, str]]) -> str:
+    floor = 1 / max(len(data.labels), 1)  # the most probable of k labels has at least 1/k
     figures = []
     for label in data.labels:
         bins = data.histograms.get(label, [])
@@ -209,7 +135,7 @@ def _confidence(data: ReportData, colours: dict[str, tuple[str, str]]) -> str:
         caption = f"<b>{_name(label)}</b> <span class='muted'>· {n:,} notes"
         if n:
             caption += f" · {low:,} below {_UNCERTAIN_BELOW}"
-        chart = histogram(bins, colours[label][0], f"P({label}) of the notes labelled {label}", _UNCERTAIN_BELOW)
+        chart = histogram(bins, colours[label][0], f"P({label}) of the notes labelled {label}", _UNCERTAIN_BELOW, floor)
         figures.append(f"<figure><figcaption>{caption}</span></figcaption>{chart}</figure>")
     return (
         "<section><h2>How sure the model is</h2><p class='hint'>For the notes given each label: how many had each "
@@ -483,5 +409,10 @@ def _footer(data: ReportData) -> str:
         )
     if data.timeline is not None:
         notes.append("Epoch time stamps are read as UTC dates; weeks start on Monday.")
+        if data.timeline.trends_pruned:
+            notes.append(
+                "Keyword trends are kept for each label's leading keywords as the file is read: a keyword that "
+                "rose late may lack its earliest mentions."
+            )
     items = "".join(f"<li>{escape(n)}</li>" for n in notes)
     return f"<footer><b>How to read this report</b><ul>{items}</ul>Made by notescore {escape(__version__)}.</footer>"

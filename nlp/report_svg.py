@@ -67,36 +67,48 @@ def share_bar(parts: Sequence[tuple[str, int, str]], width: int = 1080, height: 
 
 
 def histogram(
-    counts: Sequence[int], colour: str, title: str, mark: float | None = None, width: int = 340, height: int = 170
+    counts: Sequence[int],
+    colour: str,
+    title: str,
+    mark: float | None = None,
+    start: float = 0.0,
+    width: int = 340,
+    height: int = 170,
 ) -> str:
-    """Bars of notes per equal-width bin of a probability over [0, 1]; a dashed line at ``mark``."""
+    """Bars of notes per equal-width bin of a probability over [0, 1], drawn from ``start`` (bins below it
+    are empty by construction: a label's probability is never below 1/labels); a dashed line at ``mark``."""
     left, right, top, bottom = 40, 12, 10, 26
     plot_w, plot_h = width - left - right, height - top - bottom
+    n = max(len(counts), 1)
+    first = min(int(start * n + 1e-9), n - 1)
+    lo_edge = first / n
     ymax = nice_ceiling(max(counts, default=0))
     body = _y_grid(ymax, left, top, plot_w, plot_h)
-    n = max(len(counts), 1)
-    step = plot_w / n
-    for i, c in enumerate(counts):
+
+    def x_at(p: float) -> float:
+        return left + plot_w * (p - lo_edge) / (1 - lo_edge)
+
+    step = x_at(1 / n) - x_at(0)
+    for i, c in enumerate(counts[first:], start=first):
         if not c:
             continue
         h = plot_h * c / ymax
-        lo, hi = i / n, (i + 1) / n
         body.append(
-            f'<rect x="{left + i * step + 1:.2f}" y="{top + plot_h - h:.2f}" width="{max(step - 2, 1):.2f}" '
-            f'height="{h:.2f}" fill="{colour}"><title>{lo:.2f}–{hi:.2f}: {c:,} notes</title></rect>'
+            f'<rect x="{x_at(i / n) + 1:.2f}" y="{top + plot_h - h:.2f}" width="{max(step - 2, 1):.2f}" '
+            f'height="{h:.2f}" fill="{colour}"><title>{i / n:.2f}–{(i + 1) / n:.2f}: {c:,} notes</title></rect>'
         )
-    if mark is not None:
-        x = left + plot_w * mark
+    if mark is not None and lo_edge < mark < 1:
         body.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#718096" '
+            f'<line x1="{x_at(mark):.1f}" y1="{top}" x2="{x_at(mark):.1f}" y2="{top + plot_h}" stroke="#718096" '
             f'stroke-dasharray="3 3"><title>{_num(mark)}</title></line>'
         )
-    for tick in (0, 0.25, 0.5, 0.75, 1):
-        x = left + plot_w * tick
-        anchor = "start" if tick == 0 else "end" if tick == 1 else "middle"
+    ticks = [lo_edge] + [t / 10 for t in range(2, 11, 2) if t / 10 - lo_edge > 0.15]
+    for tick in ticks:
+        anchor = "start" if tick == lo_edge else "end" if tick == 1 else "middle"
         body.append(
-            f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" stroke="#a0aec0"/>'
-            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" class="tick">{_num(tick)}</text>'
+            f'<line x1="{x_at(tick):.1f}" y1="{top + plot_h}" x2="{x_at(tick):.1f}" y2="{top + plot_h + 4}" '
+            f'stroke="#a0aec0"/><text x="{x_at(tick):.1f}" y="{height - 6}" text-anchor="{anchor}" '
+            f'class="tick">{_num(round(tick, 2))}</text>'
         )
     return _svg(width, height, body, title)
 

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from typer.testing import CliRunner
 
-from nlp import report as report_mod
+from nlp import report_aggregate
 from nlp.cli import app
 from nlp.errors import RecordError
 from nlp.io import RecordWriter, read_records
@@ -101,6 +101,7 @@ def test_bucket_size_follows_the_span(days, level):
     start = date(2020, 1, 1).toordinal()
     for i in range(4000):
         timeline.add(date.fromordinal(start + i * days // 3999).isoformat(), "genuine", ["k"])
+    assert len(timeline.series) <= 2  # days and months, or weeks and months, or one size
     data = timeline.finish(("genuine",), {"genuine": ["k"]})
     assert data.level == level
     assert sum(data.counts["genuine"]) == 4000 == sum(data.keywords["genuine"][0][1])
@@ -112,6 +113,31 @@ def test_sparse_dates_get_coarser_buckets():
     for day in range(0, 60, 3):  # 20 notes over 2 months: days would be mostly empty
         timeline.add(date.fromordinal(date(2024, 1, 1).toordinal() + day), "genuine", [])
     assert timeline.finish(("genuine",), {}).level == "week"
+
+
+def test_keyword_trends_are_capped_and_keep_the_frequent_ones():
+    timeline, counts = Timeline(trend_cells=20), {}
+    for i in range(500):
+        keywords = ["hot", f"rare{i}"]
+        for k in keywords:
+            counts[k] = counts.get(k, 0) + 1
+        timeline.add("2024-01-01", "genuine", keywords, counts)
+        held = sum(len(b) for s in timeline.series.values() for b in s.keywords["genuine"].values())
+        assert held == timeline.cells["genuine"] <= 20
+    data = timeline.finish(("genuine",), {"genuine": ["hot"]})
+    assert data.keywords["genuine"] == [("hot", [500])] and data.trends_pruned
+
+
+def test_keyword_trends_of_a_small_file_are_exact():
+    rows = [
+        scored("genuine", 0.9, 0.05, 0.05, [f"k{i % 700}", f"w{i % 13}"], time=f"2024-0{1 + i % 9}-01")
+        for i in range(3000)
+    ]
+    options = ReportOptions(date_field="time", top_keywords=20, trend_keywords=20)
+    data = aggregate(lines(rows), "x", options)
+    assert not data.timeline.trends_pruned
+    totals = {k: sum(v) for k, v in data.timeline.keywords["genuine"]}
+    assert totals == dict(data.keywords["genuine"])
 
 
 def test_parse_date_forms():
@@ -130,7 +156,7 @@ def test_examples_most_confident_and_least_certain():
 
 
 def test_keyword_memory_is_bounded_and_the_top_survives(monkeypatch):
-    monkeypatch.setattr(report_mod, "KEYWORD_CAP", 50)
+    monkeypatch.setattr(report_aggregate, "KEYWORD_CAP", 50)
     rows = [scored("genuine", 0.9, 0.05, 0.05, ["hot", f"rare{i}"], time="2024-01-01") for i in range(2000)]
     builder = ReportBuilder("x", ReportOptions(date_field="time"))
     for line, row in lines(rows):
@@ -148,16 +174,17 @@ def test_rows_without_results_are_skipped_and_named():
         (2, RecordError(2, "not valid JSON (Expecting value at column 1)", "{oops")),
         (3, {"id": 7, "text": "never scored"}),
         (4, {"notescore": {"label": "genuine", "scores": {"genuine": "high"}, "keywords": []}}),
+        (5, {"notescore": {"label": "genuine", "scores": {"genuine": float("nan")}, "keywords": []}}),
     ]
     data = aggregate(items, "x.jsonl")
-    assert (data.rows_read, data.notes, data.skipped) == (4, 1, 3)
+    assert (data.rows_read, data.notes, data.skipped) == (5, 1, 4)
     assert data.skip_reasons == {
         "unreadable rows": 1,
         "no notescore result (neither a 'notescore' object nor notescore_* columns)": 1,
-        "malformed results": 1,
+        "malformed results": 2,
     }
-    assert [line for line, _ in data.skip_examples] == [2, 3, 4]
-    assert "3 of 4 rows skipped" in render_html(data, load_card())
+    assert [line for line, _ in data.skip_examples] == [2, 3, 4, 5]
+    assert "4 of 5 rows skipped" in render_html(data, load_card())
 
 
 def _with_evidence_column(record):

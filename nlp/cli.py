@@ -187,7 +187,7 @@ def report(
     ],
     output: Annotated[
         Optional[str],
-        typer.Option("--output", "-o", help="HTML file to write [default: INPUT's name + .report.html, beside it]."),
+        typer.Option("--output", "-o", help="HTML file to write (default: INPUT's name + .report.html, beside it)."),
     ] = None,
     date_field: Annotated[
         Optional[str],
@@ -198,19 +198,19 @@ def report(
         typer.Option("--by", help="Break the labels down by this column (repeatable; user.nickname reaches inside)."),
     ] = None,
     model: Annotated[
-        Optional[Path], typer.Option("--model", "-m", help="Model whose card is shown [default: the shipped model].")
+        Optional[Path], typer.Option("--model", "-m", help="Model whose card is shown (default: the shipped model).")
     ] = None,
     fmt: Annotated[
         Optional[str], typer.Option("--format", help="Input format: jsonl, csv or parquet (overrides the extension).")
     ] = None,
     text_field: Annotated[
-        Optional[str], typer.Option(help="Field holding the note body shown in the examples [default: as in score].")
+        Optional[str], typer.Option(help="Field holding the note body shown in the examples (default: as in score).")
     ] = None,
-    title_field: Annotated[Optional[str], typer.Option(help="Field holding the title [default: title].")] = None,
+    title_field: Annotated[Optional[str], typer.Option(help="Field holding the title (default: title).")] = None,
     top_keywords: Annotated[int, typer.Option(min=1, help="Keywords listed per label.")] = 15,
     examples: Annotated[int, typer.Option(min=0, help="Most confident and least certain notes per label.")] = 4,
     top_values: Annotated[int, typer.Option(min=1, help="Values listed per --by column; the rest are grouped.")] = 15,
-    title: Annotated[Optional[str], typer.Option(help="Page title [default: notescore report].")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Page title (default: notescore report).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No closing message.")] = False,
 ) -> None:
     """Write a self-contained HTML report of a scored file: label shares, score distributions,

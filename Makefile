@@ -30,10 +30,13 @@ install: $(VENV)/.runtime ## Install the runtime (scoring) into .venv
 
 install-dev: $(VENV)/.dev ## Install runtime + training + test tools into .venv
 
-demo: $(VENV)/.runtime ## Score data/sample_notes.jsonl with the shipped model and summarise
+demo: $(VENV)/.runtime ## Score data/sample_notes.jsonl with the shipped model, summarise, write an HTML report
 	@mkdir -p runs/demo
 	$(VENV)/bin/notescore score data/sample_notes.jsonl -o runs/demo/sample_scored.jsonl
 	$(PY) -m nlp.demo runs/demo/sample_scored.jsonl
+	$(VENV)/bin/notescore report runs/demo/sample_scored.jsonl -o runs/demo/report.html -q \
+		--date-field time --by user.nickname --by ip_location
+	@echo "report: $(CURDIR)/runs/demo/report.html (open it in a browser)"
 
 test: $(VENV)/.dev ## Run the test suite (not the slow tests)
 	$(PY) -m pytest -m "not slow" -q

@@ -26,6 +26,7 @@ from nlp.errors import (
 from nlp.keywords import KeywordExtractor, extract_keywords
 from nlp.model_folder import LABELS, ModelSpec, read_model_spec
 from nlp.records import LabelledNote, pick_text
+from nlp.report import ReportOptions, ReportSummary, write_report
 from nlp.scoring import ScoreSummary, score_file, score_records
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "NotescoreError",
     "Prediction",
     "RecordError",
+    "ReportOptions",
+    "ReportSummary",
     "ScoreSummary",
     "__version__",
     "compose_text",
@@ -50,4 +53,5 @@ __all__ = [
     "read_model_spec",
     "score_file",
     "score_records",
+    "write_report",
 ]

@@ -181,6 +181,73 @@ def score(
 
 
 @app.command()
+def report(
+    input: Annotated[
+        str, typer.Argument(help="A file written by 'notescore score' (.jsonl, .csv, .parquet), or - for stdin.")
+    ],
+    output: Annotated[
+        Optional[str],
+        typer.Option("--output", "-o", help="HTML file to write (default: INPUT's name + .report.html, beside it)."),
+    ] = None,
+    date_field: Annotated[
+        Optional[str],
+        typer.Option(help="Field with each note's date or time (epoch s/ms, ISO); adds trends over time."),
+    ] = None,
+    by: Annotated[
+        Optional[list[str]],
+        typer.Option("--by", help="Break the labels down by this column (repeatable; user.nickname reaches inside)."),
+    ] = None,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="Model whose card is shown (default: the shipped model).")
+    ] = None,
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="Input format: jsonl, csv or parquet (overrides the extension).")
+    ] = None,
+    text_field: Annotated[
+        Optional[str], typer.Option(help="Field holding the note body shown in the examples (default: as in score).")
+    ] = None,
+    title_field: Annotated[Optional[str], typer.Option(help="Field holding the title (default: title).")] = None,
+    top_keywords: Annotated[int, typer.Option(min=1, help="Keywords listed per label.")] = 15,
+    examples: Annotated[int, typer.Option(min=0, help="Most confident and least certain notes per label.")] = 4,
+    top_values: Annotated[int, typer.Option(min=1, help="Values listed per --by column; the rest are grouped.")] = 15,
+    title: Annotated[Optional[str], typer.Option(help="Page title (default: notescore report).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No closing message.")] = False,
+) -> None:
+    """Write a self-contained HTML report of a scored file: label shares, score distributions,
+    keywords (and their trend), breakdowns, example notes with their evidence, the model card.
+
+    Memory stays flat whatever the file's size. Rows without a notescore result are
+    counted and named in the report, never fatal.
+    """
+    from nlp.io import detect_format
+    from nlp.report import ReportOptions, default_report_path, write_report
+
+    try:
+        detect_format(input, fmt)
+        if input == "-" and output is None:
+            raise InputFormatError("reading stdin: pass -o FILE.html for the report")
+        if input != "-" and not Path(input).is_file():
+            found = "a folder" if Path(input).is_dir() else "nothing"
+            raise InputFormatError(f"input {input}: expected a scored file; found {found}. Run 'notescore score'?")
+    except InputFormatError as exc:
+        raise _fail(str(exc), 2) from exc
+    options = ReportOptions(
+        date_field=date_field, by=tuple(by or ()), text_field=text_field, title_field=title_field,
+        top_keywords=top_keywords, examples=examples, top_values=top_values,
+    )  # fmt: skip
+    target = output or str(default_report_path(input))
+    try:
+        summary = write_report(input, target, input_format=fmt, options=options, model_dir=model, title=title)
+    except InputFormatError as exc:
+        raise _fail(str(exc), 2) from exc
+    except NotescoreError as exc:
+        raise _fail(str(exc)) from exc
+    if not quiet:
+        skipped = f"; {summary.skipped:,} rows skipped (see the report)" if summary.skipped else ""
+        typer.echo(f"report of {summary.notes:,} notes written to {summary.output}{skipped}", err=True)
+
+
+@app.command()
 def keywords(
     source: Annotated[
         str,

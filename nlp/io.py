@@ -224,11 +224,12 @@ class RecordWriter:
 
     Args:
         path: output path, or ``-`` for stdout.
-        fmt: the output :class:`~nlp.formats.Format`.
+        fmt: the output :class:`~nlp.formats.Format` (or its name).
         flatten: turns a record into its flat (tabular) form.
     """
 
-    def __init__(self, path: str, fmt: Format, flatten: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, path: str, fmt: Format | str, flatten: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        fmt = detect_format(path, fmt)
         if fmt.needs_path and path == "-":
             raise InputFormatError(f"{fmt.name} cannot be written to stdout; pass -o FILE{fmt.extensions[0]}")
         self.fmt = fmt

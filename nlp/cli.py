@@ -446,25 +446,48 @@ def export(
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Argument(help="Model folder.")],
-    data: Annotated[list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet).")],
+    data: Annotated[Optional[list[str]], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet).")] = None,
+    panel: Annotated[
+        bool,
+        typer.Option(
+            "--panel",
+            help="Also run the real-text panel: real corpora the shipped model never trained on, with the full "
+            "label distribution (needs the corpora: ../shared/data or $NOTESCORE_SHARED_DATA).",
+        ),
+    ] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1)] = None,
 ) -> None:
-    """Accuracy, macro-F1, per-label P/R/F1 and confusion matrix, per source."""
+    """Accuracy, macro-F1, per-label P/R/F1, confusion matrix and predicted-label distribution, per source."""
     from nlp.evaluation import evaluate_files, format_report
 
+    if not data and not panel:
+        raise typer.BadParameter("give labelled files to evaluate on, or --panel (or both)", param_hint="DATA")
     classifier = _load(model, threads, batch_size, keywords=False)
+    report: dict = {}
     try:
-        report = evaluate_files(classifier, data)
+        if data:
+            report = evaluate_files(classifier, data)
+            typer.echo(format_report(report))
+        if panel:
+            report["panel"] = _panel(classifier)
     except InputFormatError as exc:
         raise _fail(str(exc), 2) from exc
     except NotescoreError as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(format_report(report))
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         typer.echo(f"report written to {json_out}", err=True)
+
+
+def _panel(classifier) -> list:
+    from training.panel import evaluate_panel, format_panel
+
+    results = evaluate_panel(classifier, progress=lambda m: typer.echo(m, err=True))
+    typer.echo("\nreal-text panel (share of each slice per predicted label; ✓/✗ against the target)")
+    typer.echo(format_panel(results))
+    return results
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +12,9 @@ import numpy as np
 
 from nlp.backends import load_backend
 from nlp.batching import length_batches
-from nlp.encoding import NoteEncoder, compose_text
+from nlp.encoding import NoteEncoder, clean_text, compose_text
 from nlp.errors import ModelFormatError, RecordError
-from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor
+from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor, default_extractor
 from nlp.model_folder import ModelSpec, read_model_spec
 from nlp.ngram import NgramModel
 from nlp.probability import blend, log_softmax
@@ -145,47 +145,58 @@ class NoteClassifier:
         normalization = folder / spec.normalization_file if spec.normalization_file else None
         encoder = NoteEncoder(folder / spec.tokenizer_file, spec.truncation, spec.special_tokens, normalization)
         ngram = NgramModel.load(folder / spec.ngram.file, len(spec.labels)) if spec.ngram else None
-        extractor = KeywordExtractor() if keywords else None
+        extractor = default_extractor() if keywords else None
         log.info("loaded %s (%s, %d labels, max_length %d)", folder, spec.name, len(spec.labels),
                  spec.truncation.max_length)  # fmt: skip
         return cls(folder, spec, runner, encoder, extractor, batch_size, ngram)
 
-    def predict(self, notes: str | Sequence[str], titles: Sequence[str | None] | str | None = None):
-        """Classify one note or a list of notes.
+    def predict(self, notes: str | Iterable[str], titles: Iterable[str | None] | str | None = None):
+        """Classify one note or many.
 
         Args:
-            notes: a note body, or a list of them.
-            titles: the title (for one note) or a list of titles (None entries allowed).
+            notes: a note body, or any iterable of them (list, tuple, generator,
+                pandas Series, numpy array).
+            titles: the title (for one note) or an iterable of titles as long as
+                ``notes`` (None, and pandas' NaN for a missing value, mean no title).
 
         Returns:
-            A :class:`Prediction` for a string; a list of them (same order) for a
-            list; ``[]`` for an empty list.
+            A :class:`Prediction` for a string; a list of them (same order) for an
+            iterable; ``[]`` for an empty one.
 
         Raises:
-            TypeError: ``notes`` is neither a string nor a sequence of strings.
+            TypeError: ``notes`` is neither a string nor an iterable of strings.
             RecordError: an item is not a non-empty string (its index is named).
+
+        Example:
+            >>> clf.predict(pd.Series(["a note", "another"]))  # doctest: +SKIP
+            [Prediction(label='genuine', ...), Prediction(...)]
         """
         if isinstance(notes, str):
             if titles is not None and not isinstance(titles, str):
                 raise TypeError("for one note, titles must be a str or None")
             return self.predict_many([notes], [titles])[0]
-        if not isinstance(notes, Sequence):
-            raise TypeError(f"notes must be a str or a list of str; found {type(notes).__name__}")
+        if isinstance(notes, (bytes, bytearray, Mapping)) or not isinstance(notes, Iterable):
+            raise TypeError(f"notes must be a str or an iterable of str; found {type(notes).__name__}")
+        notes = list(notes)
         if titles is None:
             titles = [None] * len(notes)
-        elif isinstance(titles, str) or len(titles) != len(notes):
-            raise ValueError("titles must be a list as long as notes")
-        return self.predict_many(list(notes), list(titles))
+        elif isinstance(titles, (str, bytes, Mapping)) or not isinstance(titles, Iterable):
+            raise ValueError("titles must be an iterable as long as notes")
+        titles = [None if isinstance(t, float) and t != t else t for t in titles]  # NaN: no title
+        if len(titles) != len(notes):
+            raise ValueError(f"titles must be as long as notes ({len(notes)}); found {len(titles)}")
+        return self.predict_many(notes, titles)
 
     def predict_many(self, texts: list[str], titles: list[str | None]) -> list[Prediction]:
         """Classify a list of notes (the list form of :meth:`predict`)."""
         for index, (text, title) in enumerate(zip(texts, titles, strict=True)):
             if not isinstance(text, str):
-                raise RecordError(index, f"item {index}: expected a str; found {type(text).__name__}")
-            if not text.strip() and not (title or "").strip():
-                raise RecordError(index, f"item {index}: the note is empty")
+                raise RecordError(index, f"expected a str; found {type(text).__name__}", unit="item")
             if title is not None and not isinstance(title, str):
-                raise RecordError(index, f"item {index}: title must be a str; found {type(title).__name__}")
+                raise RecordError(index, f"title must be a str; found {type(title).__name__}", unit="item")
+            if not clean_text(text) and not clean_text(title or ""):
+                invisible = " (it holds only invisible characters)" if text.strip() else ""
+                raise RecordError(index, f"the note is empty{invisible}", unit="item")
         if not texts:
             return []
         probs = self.predict_proba([compose_text(t, ti) for t, ti in zip(texts, titles, strict=True)])

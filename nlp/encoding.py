@@ -8,6 +8,8 @@ the model sees both instead of only the first ``max_length`` tokens.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,38 @@ from nlp.model_folder import SpecialTokens, Truncation
 # Characters kept from each end of a very long text before tokenising: far more
 # than max_length tokens need, so truncation is decided on tokens, not characters.
 _CHARS_PER_TOKEN_BUDGET = 8
+
+
+_SPACES = re.compile(r"[^\S\n]+")
+_LINE_BREAKS = re.compile(r" ?\n[\s]*")
+
+
+def clean_text(text: str) -> str:
+    """The normal form of a note, applied before the model and before keyword extraction.
+
+    NFKC (full-width Latin and digits become ASCII, compatibility forms fold),
+    invisible format characters removed (Unicode category Cf: zero-width spaces and
+    joiners U+200B–U+200D, word joiner U+2060, BOM U+FEFF, bidi controls, soft
+    hyphen), runs of spaces collapsed to one space and runs of line breaks to one
+    line break, ends trimmed. Training and run time both call it (through
+    :meth:`NoteEncoder.normalize` and :func:`nlp.ngram.ngram_terms`), so text
+    hidden from a reader cannot move a score.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The cleaned text; empty when it held only invisible characters and spaces.
+
+    Example:
+        >>> clean_text("Ｌｉｎｋ\u200b in  bio")
+        'Link in bio'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = _SPACES.sub(" ", text)
+    return _LINE_BREAKS.sub("\n", text).strip()
 
 
 def compose_text(text: str, title: str | None = None) -> str:
@@ -124,7 +158,9 @@ class NoteEncoder:
         return self.truncation.max_length
 
     def normalize(self, text: str) -> str:
-        """Apply the model's codepoint map (if any) and clip very long texts."""
+        """Clean the text (:func:`clean_text`), apply the model's codepoint map (if any)
+        and clip very long texts."""
+        text = clean_text(text)
         if self._table is not None:
             text = text.translate(self._table)
         limit = self.max_length * _CHARS_PER_TOKEN_BUDGET

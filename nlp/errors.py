@@ -24,21 +24,28 @@ class InputFormatError(NotescoreError, ValueError):
     """An input file cannot be read in the format asked for (or detected)."""
 
 
+class OutputPathError(NotescoreError, ValueError):
+    """An output path cannot be used: its folder is missing, it is a folder, it is the
+    input or another output of the same job, or it exists under ``--no-clobber``."""
+
+
 class RecordError(NotescoreError, ValueError):
     """One input record cannot be scored.
 
     Attributes:
-        line: 1-based line (JSON Lines, CSV) or row (Parquet) number, or the
-            0-based index for in-memory lists.
+        line: 1-based line (JSON Lines, CSV), row (Parquet) or element (JSON
+            array) number, or the 0-based index for in-memory lists.
         reason: why the record was rejected, in words.
         raw: the raw line or a JSON rendering of the record, for the errors file.
+        unit: how the message names ``line`` (``line``, ``item``).
     """
 
-    def __init__(self, line: int, reason: str, raw: str = "") -> None:
-        super().__init__(f"line {line}: {reason}")
+    def __init__(self, line: int, reason: str, raw: str = "", unit: str = "line") -> None:
+        super().__init__(f"{unit} {line}: {reason}")
         self.line = line
         self.reason = reason
         self.raw = raw
+        self.unit = unit
 
 
 class MissingDependencyError(NotescoreError, ImportError):

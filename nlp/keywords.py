@@ -20,6 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nlp.encoding import clean_text
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 6
@@ -120,8 +122,7 @@ class KeywordExtractor:
                     if words:
                         lex.en_terms.append(words)
                 lex.en_max = max((len(t) for t in lex.en_terms), default=1)
-            tok = jieba.Tokenizer()
-            tok.initialize()
+            tok = _jieba_tokenizer(jieba)
             if lex.userdict is not None:
                 tok.load_userdict(str(lex.userdict))
             self._jieba = tok
@@ -148,6 +149,7 @@ class KeywordExtractor:
         """
         if not self._ready:
             self._load()
+        text, title = clean_text(text), clean_text(title) if title else title
         if top_k <= 0 or not text and not title:
             return []
         # Hashtags are read once per part; the rest of each part is scored, the title weighing more.
@@ -237,6 +239,35 @@ class KeywordExtractor:
             surface.setdefault(key, token)
 
 
+def _jieba_tokenizer(jieba):
+    """jieba's tokenizer, its prefix-dictionary cache kept in a private per-user folder.
+
+    jieba caches the dictionary with ``marshal`` in the shared temporary folder by
+    default, where another user can plant a file (changing our keywords, or worse)
+    or own the name (a traceback and a 9 MB stray file on every run). When no
+    private folder can be had, the dictionary is built in memory and the cache
+    written to a fresh private temporary folder that is removed at once.
+    """
+    import shutil
+    import tempfile
+
+    from nlp.cache import private_cache_dir
+
+    tok = jieba.Tokenizer()
+    folder = private_cache_dir("jieba")
+    if folder is not None:
+        tok.tmp_dir = str(folder)
+        tok.initialize()
+        return tok
+    scratch = tempfile.mkdtemp(prefix="notescore-jieba-")
+    try:
+        tok.tmp_dir = scratch
+        tok.initialize()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return tok
+
+
 def _load_jieba_idf() -> tuple[dict[str, float], float]:
     """jieba's idf table (shipped inside the jieba package) and its median."""
     try:
@@ -280,11 +311,16 @@ def extract_keywords(text: str, title: str | None = None, top_k: int = DEFAULT_T
         >>> extract_keywords("在成都吃到的火锅，牛油锅底很香 #成都美食#")
         ['成都美食', ...]
     """
-    global _default
     if not isinstance(text, str):
         raise TypeError(f"text must be a str; found {type(text).__name__}")
+    return default_extractor().extract(text, title, top_k)
+
+
+def default_extractor() -> KeywordExtractor:
+    """The process's one extractor with the packaged lexicon (jieba's dictionary loads once)."""
+    global _default
     if _default is None:
         with _default_lock:
             if _default is None:
                 _default = KeywordExtractor()
-    return _default.extract(text, title, top_k)
+    return _default

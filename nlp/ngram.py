@@ -12,13 +12,13 @@ next to the ONNX graph; numpy only.
 from __future__ import annotations
 
 import re
-import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from nlp.encoding import clean_text
 from nlp.errors import ModelFormatError, ModelNotFoundError
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[\u3400-\u9fff\uf900-\ufaff]+|[#@$%!?]")
@@ -32,7 +32,7 @@ def ngram_terms(text: str) -> list[str]:
         >>> ngram_terms("Link in bio 戳链接")[:4]
         ['w:link', 'w:in', 'w:bio', 'w:link in']
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = clean_text(text).lower()
     words: list[str] = []
     terms: list[str] = []
     for token in _WORD.findall(text):

@@ -14,18 +14,46 @@ here. A record is a JSON object (a JSON Lines line, a CSV row, a Parquet row):
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.encoding import compose_text
-from nlp.errors import NotescoreError, RecordError
+from nlp.encoding import clean_text, compose_text
+from nlp.errors import InputFormatError, NotescoreError, RecordError
 from nlp.io import raw_of, read_records
 
 TEXT_FIELDS = ("text", "content", "desc", "description", "body", "note")
 OUTPUT_KEY = "notescore"
+# Rows looked at before a job whose rows all lack the text field is stopped.
+PROBE_ROWS = 50
+
+
+class MissingTextError(RecordError):
+    """A record without a usable text field: the field is absent or not text."""
+
+
+class TextFieldError(InputFormatError):
+    """The first rows of a dump all lack a usable text field: the wrong ``--text-field``."""
+
+
+def text_field_hint(fields: dict[str, Any]) -> str:
+    """The fix to suggest for a record without its text field (`` Use --text-field desc?``).
+
+    Args:
+        fields: a record, or field names mapped to an example value.
+    """
+    keys = list(fields)
+    if len(keys) == 1 and isinstance(keys[0], str):
+        for sep, shown in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if sep in keys[0]:
+                return f" The header looks {shown}-separated: pass --delimiter {shown}."
+    texts = {k: v for k, v in fields.items() if isinstance(v, str) and len(clean_text(v)) >= 10}
+    if texts:
+        return f" Use --text-field {max(texts, key=lambda k: len(texts[k]))}?"
+    return " Use --text-field NAME."
 
 
 def pick_text(
@@ -40,10 +68,12 @@ def pick_text(
         title_field: the title field; ``title`` when present if None.
 
     Returns:
-        ``(body, title)``.
+        ``(body, title)``; a body or title stored as UTF-8 bytes (a Parquet binary
+        column) is decoded.
 
     Raises:
-        RecordError: no text field, or a text that is not a non-empty string.
+        MissingTextError: no text field, or a text that is not a string.
+        RecordError: a text that is empty, also once invisible characters are removed.
 
     Example:
         >>> pick_text({"desc": "好吃", "title": "火锅"}, 1)
@@ -55,23 +85,88 @@ def pick_text(
     if name is None and text_field and text_field in record:
         name = text_field
     if name is None:
-        keys = list(record)[:12]
-        hint = next((k for k in keys if isinstance(record.get(k), str) and len(record[k]) > 20), None)
-        fix = f" Use --text-field {hint}?" if hint else " Use --text-field NAME."
         wanted = f"no {text_field!r} field" if text_field else f"no text field (looked for {', '.join(TEXT_FIELDS)})"
-        raise RecordError(line, f"{wanted}; found keys {keys}.{fix}", raw_of(record))
-    text = record[name]
+        keys = list(record)[:12]
+        raise MissingTextError(line, f"{wanted}; found keys {keys}.{text_field_hint(record)}", raw_of(record))
+    text = _as_text(record[name])
     if not isinstance(text, str):
-        raise RecordError(line, f"field {name!r} is {type(text).__name__}, expected a string", raw_of(record))
-    title = record.get(title_field or "title")
+        found = type(record[name]).__name__
+        raise MissingTextError(line, f"field {name!r} is {found}, expected a string", raw_of(record))
+    title = _as_text(record.get(title_field or "title"))
     if title is not None and not isinstance(title, str):
         if title_field:
             found = type(title).__name__
-            raise RecordError(line, f"field {title_field!r} is {found}, expected a string", raw_of(record))
+            raise MissingTextError(line, f"field {title_field!r} is {found}, expected a string", raw_of(record))
         title = None
-    if not text.strip() and not (title or "").strip():
-        raise RecordError(line, f"field {name!r} is empty", raw_of(record))
+    if not clean_text(text) and not clean_text(title or ""):
+        invisible = " after removing invisible characters" if text.strip() else ""
+        raise RecordError(line, f"field {name!r} is empty{invisible}", raw_of(record))
     return text, title
+
+
+def _as_text(value: Any) -> Any:
+    """UTF-8 bytes (a Parquet binary column) as text; anything else as it is."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def probe_text_field(
+    records: Iterable[tuple[int, Any]],
+    text_field: str | None = None,
+    title_field: str | None = None,
+    name: str = "-",
+    rows: int = PROBE_ROWS,
+) -> Iterator[tuple[int, Any]]:
+    """Stop a job whose first rows all lack a usable text field, before anything is written.
+
+    Reads ahead until a row has its text (or the first ``rows`` records have
+    none), then returns the rows read plus the rest, unchanged. Rows that are not
+    records (unparseable lines) neither pass nor fail the probe.
+
+    Raises:
+        TextFieldError: none of the first records (up to ``rows``) has the field;
+            the message lists the fields found and suggests one.
+    """
+    it = iter(records)
+    seen: list[tuple[int, Any]] = []
+    failed: list[tuple[int, dict[str, Any], MissingTextError]] = []
+    for line, item in it:
+        seen.append((line, item))
+        if isinstance(item, RecordError):
+            continue
+        try:
+            pick_text(item, line, text_field, title_field)
+            return itertools.chain(seen, it)
+        except MissingTextError as err:
+            failed.append((line, item, err))
+        except RecordError:
+            return itertools.chain(seen, it)
+        if len(failed) >= rows:
+            break
+    if failed:
+        raise TextFieldError(_probe_message(failed, text_field, name))
+    return itertools.chain(seen, it)
+
+
+def _probe_message(
+    failed: list[tuple[int, dict[str, Any], MissingTextError]], text_field: str | None, name: str
+) -> str:
+    examples: dict[str, Any] = {}
+    for _, record, _ in failed:
+        for key, value in record.items():
+            if key not in examples or (isinstance(value, str) and len(value) > len(str(examples[key]))):
+                examples[key] = value
+    n = len(failed)
+    first = failed[0][2].reason.split(";")[0]
+    rows = f"the first {n} rows have" if n > 1 else "the first row has"
+    return (
+        f"{name}: {rows} no usable text ({first}); nothing scored. "
+        f"Fields found: {list(examples)[:20]}.{text_field_hint(examples)}"
+    )
 
 
 @dataclass(frozen=True)

@@ -1,51 +1,151 @@
-"""Scoring whole note dumps: stream, batch, keep order, report every bad row."""
+"""Scoring whole note dumps: stream, batch, keep order, report every bad row.
+
+A job is a row of stages: :func:`~nlp.score_paths.plan_outputs` checks every path
+before a row is read; :func:`~nlp.io.read_records` streams the input;
+:func:`~nlp.selection.select_rows` applies ``--limit``/``--sample``;
+:func:`probe_text_field` stops a job whose first rows all lack the text field;
+:func:`score_records` scores window by window; the writers put each row in the
+output or the errors file and move both into place at the end.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nlp.atomic import AtomicWriter
 from nlp.classifier import NoteClassifier, Prediction
 from nlp.errors import InputFormatError, RecordError
-from nlp.formats import Format
-from nlp.io import AtomicWriter, RecordWriter, detect_format, read_records
-from nlp.records import OUTPUT_KEY, TEXT_FIELDS, pick_text
+from nlp.format_json import json_bytes, jsonl_line
+from nlp.formats import Format, ReadOptions, WriteOptions
+from nlp.io import RecordWriter, read_records
+from nlp.model_folder import SPEC_FILE, sha256_file
+from nlp.records import OUTPUT_KEY, TEXT_FIELDS, TextFieldError, pick_text, probe_text_field
+from nlp.score_paths import OutputPlan, default_errors_path, plan_outputs
+from nlp.selection import Counted, select_rows
 
 log = logging.getLogger(__name__)
 # Rows held in memory at once: enough for length-sorted batches to pay off,
 # small enough that memory stays flat on any dump.
 WINDOW = 2048
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How :func:`score_file` reads, selects, scores and writes.
+
+    Attributes:
+        input_format: force the input format (a :class:`~nlp.formats.Format` or its name).
+        output_format: force the output format (defaults to the extension; JSON
+            Lines for stdout).
+        read: encoding and delimiter of the input.
+        write: how CSV/TSV cells are written (formula neutralisation).
+        text_field: the body field (see :func:`~nlp.records.pick_text`).
+        title_field: the title field.
+        errors_path: where bad rows go; see :func:`default_errors_path`.
+        summary_path: also write the :class:`ScoreSummary` here as JSON.
+        strict: stop at the first bad row instead.
+        no_clobber: refuse to replace an existing output, errors file or summary.
+        mkdir: create missing output folders.
+        prefix: the results' key (``notescore``) and column prefix (``notescore_*``).
+        limit: read at most this many rows.
+        sample: score a uniform random sample of this many rows (in input order).
+        seed: the sample's random seed.
+
+    Raises:
+        ValueError: a prefix that is not a name, or a limit or sample below 1.
+    """
+
+    input_format: Format | str | None = None
+    output_format: Format | str | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+    write: WriteOptions = field(default_factory=WriteOptions)
+    text_field: str | None = None
+    title_field: str | None = None
+    errors_path: str | Path | None = None
+    summary_path: str | Path | None = None
+    strict: bool = False
+    no_clobber: bool = False
+    mkdir: bool = False
+    prefix: str = OUTPUT_KEY
+    limit: int | None = None
+    sample: int | None = None
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.fullmatch(self.prefix or ""):
+            raise ValueError(f"prefix {self.prefix!r}: expected a name of letters, digits, _ and -")
+        for name in ("limit", "sample"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1; found {value}")
 
 
 @dataclass
 class ScoreSummary:
-    """What a scoring job did. ``rows_read == rows_scored + rows_failed`` always."""
+    """What a scoring job did. ``rows_read == rows_scored + rows_failed`` always.
+
+    ``rows_seen`` counts the input rows read to draw a ``--sample`` (else it equals
+    ``rows_read``); ``stale_errors_removed`` names an errors file of an earlier run
+    that this clean run removed.
+    """
 
     rows_read: int = 0
     rows_scored: int = 0
     rows_failed: int = 0
     seconds: float = 0.0
     labels: Counter = field(default_factory=Counter)
+    input: str = "-"
     output: str = "-"
     errors_path: str | None = None
+    stale_errors_removed: str | None = None
+    rows_seen: int = 0
+    model: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
         """Scored rows per second of wall time."""
         return self.rows_scored / self.seconds if self.seconds > 0 else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (what ``--summary-json`` writes)."""
+        return {
+            "input": self.input,
+            "output": self.output,
+            "errors": self.errors_path,
+            "stale_errors_removed": self.stale_errors_removed,
+            "rows_seen": self.rows_seen,
+            "rows_read": self.rows_read,
+            "rows_scored": self.rows_scored,
+            "rows_failed": self.rows_failed,
+            "labels": dict(sorted(self.labels.items())),
+            "seconds": round(self.seconds, 3),
+            "notes_per_second": round(self.rows_per_second, 2),
+            "model": self.model,
+        }
+
 
 class StrictModeError(RecordError):
     """Raised with ``strict=True`` at the first row that cannot be scored."""
 
 
-def flatten(record: dict[str, Any]) -> dict[str, Any]:
+class FieldCollisionError(InputFormatError):
+    """An input record already has a field the results would be written under."""
+
+
+def result_fields(prefix: str, labels: Iterable[str]) -> list[str]:
+    """The flat columns of the results, in order (``notescore_label``, a score per label, keywords)."""
+    return [f"{prefix}_label", *(f"{prefix}_{label}" for label in labels), f"{prefix}_keywords"]
+
+
+def flatten(record: dict[str, Any], prefix: str = OUTPUT_KEY) -> dict[str, Any]:
     """The CSV/Parquet form of a scored record: ``notescore_*`` columns.
 
     Example:
@@ -53,14 +153,26 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         ...     {"genuine": 1.0}, "keywords": ["a", "b"]}})["notescore_keywords"]
         'a|b'
     """
-    out = {k: v for k, v in record.items() if k != OUTPUT_KEY}
-    result = record.get(OUTPUT_KEY)
+    out = {k: v for k, v in record.items() if k != prefix}
+    result = record.get(prefix)
     if result is not None:
-        out["notescore_label"] = result["label"]
+        out[f"{prefix}_label"] = result["label"]
         for label, p in result["scores"].items():
-            out[f"notescore_{label}"] = p
-        out["notescore_keywords"] = "|".join(result["keywords"])
+            out[f"{prefix}_{label}"] = p
+        out[f"{prefix}_keywords"] = "|".join(result["keywords"])
     return out
+
+
+def _collision(record: dict[str, Any], line: int, reserved: set[str], prefix: str) -> None:
+    clash = next((k for k in record if k in reserved), None)
+    if clash is not None:
+        fix = "choose another --prefix"
+        if prefix == OUTPUT_KEY:
+            fix = "pass --prefix NAME to write the results under NAME"
+        raise FieldCollisionError(
+            f"line {line}: the input already has a field {clash!r} (a file scored before?), "
+            f"which the results would overwrite; {fix}"
+        )
 
 
 def score_records(
@@ -69,6 +181,8 @@ def score_records(
     text_field: str | None = None,
     title_field: str | None = None,
     window: int = WINDOW,
+    *,
+    prefix: str = OUTPUT_KEY,
 ) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     """Score a stream of records, in order, window by window.
 
@@ -78,11 +192,17 @@ def score_records(
         text_field: see :func:`pick_text`.
         title_field: see :func:`pick_text`.
         window: rows scored together (sorted by length inside).
+        prefix: the key the results are added under.
 
     Yields:
-        ``(line, scored record)`` with the ``notescore`` key added, or
+        ``(line, scored record)`` with the results added under ``prefix``, or
         ``(line, RecordError)`` for rows that could not be scored, in input order.
+
+    Raises:
+        FieldCollisionError: a record already has the results' key or one of their
+            flat columns (input fields are never overwritten).
     """
+    reserved = {prefix, *result_fields(prefix, classifier.labels)}
     pending: list[tuple[int, Any, tuple[str, str | None] | None]] = []
     # Start small so the first rows come out (and start-up is short), then grow.
     size = min(64, window)
@@ -90,19 +210,20 @@ def score_records(
         if isinstance(item, RecordError):
             pending.append((line, item, None))
         else:
+            _collision(item, line, reserved, prefix)
             try:
                 pending.append((line, item, pick_text(item, line, text_field, title_field)))
             except RecordError as err:
                 pending.append((line, err, None))
         if len(pending) >= size:
-            yield from _score_window(pending, classifier)
+            yield from _score_window(pending, classifier, prefix)
             pending = []
             size = min(size * 4, window)
     if pending:
-        yield from _score_window(pending, classifier)
+        yield from _score_window(pending, classifier, prefix)
 
 
-def _score_window(pending, classifier: NoteClassifier):
+def _score_window(pending, classifier: NoteClassifier, prefix: str):
     good = [(i, tt) for i, (_, _, tt) in enumerate(pending) if tt is not None]
     predictions: dict[int, Prediction] = {}
     if good:
@@ -112,125 +233,172 @@ def _score_window(pending, classifier: NoteClassifier):
             predictions[i] = prediction
     for i, (line, item, _) in enumerate(pending):
         if i in predictions:
-            yield line, {**item, OUTPUT_KEY: predictions[i].to_dict()}
+            yield line, {**item, prefix: predictions[i].to_dict()}
         else:
             yield line, item
 
 
-def default_errors_path(output: str, input_path: str) -> Path:
-    """Where the errors file goes when ``--errors`` is not given.
+def model_info(classifier: NoteClassifier) -> dict[str, str]:
+    """The model's name, folder and the SHA-256 of its ``notescore.json`` (which holds the hash of every file)."""
+    spec_file = Path(classifier.folder) / SPEC_FILE
+    digest = sha256_file(spec_file) if spec_file.is_file() else ""
+    return {"name": classifier.spec.name, "folder": str(classifier.folder), "sha256": digest}
 
-    Next to OUTPUT (``out.jsonl`` → ``out.errors.jsonl``); next to the input
-    when writing to stdout; ``notescore.errors.jsonl`` in the working folder
-    when both are streams.
-    """
-    base = output if output != "-" else input_path
-    if base == "-":
-        return Path("notescore.errors.jsonl")
-    p = Path(base)
-    stem = p.name.split(".")[0] or p.name
-    return p.with_name(f"{stem}.errors.jsonl")
+
+class _Writers:
+    """The output and the errors file of one job, under temporary names until :meth:`finish`."""
+
+    def __init__(self, plan: OutputPlan, options: ScoreOptions, labels: Iterable[str]) -> None:
+        prefix = options.prefix
+        self.plan = plan
+        self.output_key = prefix
+        self.output = RecordWriter(
+            plan.output, plan.output_format, lambda record: flatten(record, prefix), options=options.write,
+            columns=result_fields(prefix, labels), no_clobber=options.no_clobber,
+        )  # fmt: skip
+        try:
+            self.errors = AtomicWriter(plan.errors, no_clobber=options.no_clobber)
+        except BaseException:
+            self.output.abort()
+            raise
+
+    def error(self, line: int, err: RecordError) -> None:
+        self.errors.stream.write(jsonl_line({"line": line, "reason": err.reason, "raw": err.raw}))
+
+    def finish(self, summary: ScoreSummary) -> None:
+        """Move the output into place; the errors file too, or remove a stale one when no row failed."""
+        self.output.close()
+        if summary.rows_failed:
+            self.errors.commit()
+            summary.errors_path = self.plan.errors
+            return
+        self.errors.abort()
+        stale = Path(self.plan.errors)
+        if stale.is_file():
+            stale.unlink()
+            summary.stale_errors_removed = self.plan.errors
+
+    def abort(self) -> None:
+        self.output.abort()
+        self.errors.abort()
+
+
+def _drain(results, writers: _Writers, summary: ScoreSummary, strict: bool, on_progress) -> None:
+    """Write every scored row to the output and every failed one to the errors file."""
+    last_report = 0
+    for line, item in results:
+        summary.rows_read += 1
+        if isinstance(item, RecordError):
+            if strict:
+                raise StrictModeError(line, item.reason, item.raw)
+            writers.error(line, item)
+            summary.rows_failed += 1
+            continue
+        writers.output.write(item)
+        summary.rows_scored += 1
+        summary.labels[item[writers.output_key]["label"]] += 1
+        if on_progress and summary.rows_read - last_report >= 256:
+            last_report = summary.rows_read
+            on_progress(summary.rows_read, summary.rows_failed)
+
+
+def _options(options: ScoreOptions | None, overrides: dict[str, Any]) -> ScoreOptions:
+    options = options or ScoreOptions()
+    return replace(options, **overrides) if overrides else options
 
 
 def score_file(
-    input_path: str,
-    output_path: str,
+    input_path: str | Path,
+    output_path: str | Path,
     classifier: NoteClassifier,
+    options: ScoreOptions | None = None,
     *,
-    input_format: Format | str | None = None,
-    output_format: Format | str | None = None,
-    text_field: str | None = None,
-    title_field: str | None = None,
-    errors_path: str | None = None,
-    strict: bool = False,
     stdin=None,
     on_progress: Callable[[int, int], None] | None = None,
+    **overrides: Any,
 ) -> ScoreSummary:
     """Score a dump file (or stdin) into an output file (or stdout).
 
     Every row read is either written to the output with a ``notescore`` key or
-    written to the errors file (JSON Lines: ``line``, ``reason``, ``raw``).
-    Output and errors are written under temporary names and renamed at the end.
+    written to the errors file (JSON Lines: ``line``, ``reason``, ``raw``). Every
+    path is checked before a row is read; output and errors are written under
+    temporary names and moved into place at the end (an errors file of an earlier
+    run is removed when no row fails).
 
     Args:
         input_path: the dump, or ``-`` for stdin.
         output_path: the output, or ``-`` for stdout.
         classifier: the loaded model.
-        input_format: force the input format (a :class:`~nlp.formats.Format` or its name).
-        output_format: force the output format (defaults to the extension,
-            JSON Lines for stdout).
-        text_field: the body field (see :func:`pick_text`).
-        title_field: the title field.
-        errors_path: where bad rows go; see :func:`default_errors_path`.
-        strict: stop at the first bad row instead.
+        options: see :class:`ScoreOptions`.
         stdin: binary stream used for ``-``.
-        on_progress: called with ``(rows_read, rows_failed)`` after each window.
+        on_progress: called with ``(rows_read, rows_failed)`` every 256 rows and at the end.
+        **overrides: :class:`ScoreOptions` fields given one by one (``strict=True``).
 
     Returns:
         A :class:`ScoreSummary`.
 
     Raises:
-        InputFormatError: the input cannot be opened or the formats are unknown.
+        InputFormatError: the input cannot be opened, the formats are unknown, the
+            first rows all lack the text field (:class:`TextFieldError`), or a record
+            holds a results field (:class:`FieldCollisionError`).
+        OutputPathError: an output path cannot be used (see :func:`plan_outputs`).
         StrictModeError: with ``strict``, the first bad row.
+
+    Example:
+        >>> score_file("notes.jsonl", "scored.csv", clf, text_field="desc")  # doctest: +SKIP
     """
-    in_fmt = detect_format(input_path, input_format)
-    out_fmt = detect_format(output_path, output_format)
-    records = read_records(input_path, in_fmt, stdin=stdin)
-    # Open the input before creating any output, so a missing file leaves nothing behind.
-    first = next(records, None)
-    summary = ScoreSummary(output=output_path)
-    errors_target = str(errors_path or default_errors_path(output_path, input_path))
-    writer = RecordWriter(output_path, out_fmt, flatten)
-    errors: AtomicWriter | None = None
+    opts = _options(options, overrides)
+    plan = plan_outputs(
+        input_path, output_path, input_format=opts.input_format, output_format=opts.output_format,
+        errors_path=opts.errors_path, summary_path=opts.summary_path, no_clobber=opts.no_clobber, mkdir=opts.mkdir,
+    )  # fmt: skip
     started = time.perf_counter()
-
-    def stream():
-        if first is not None:
-            yield first
-            yield from records
-
+    summary = ScoreSummary(input=plan.input, output=plan.output, model=model_info(classifier))
+    counted = Counted(read_records(plan.input, plan.input_format, stdin=stdin, options=opts.read))
+    rows = select_rows(counted, opts.limit, opts.sample, opts.seed)
+    rows = probe_text_field(rows, opts.text_field, opts.title_field, plan.input)
+    writers = _Writers(plan, opts, classifier.labels)
     try:
-        last_report = 0
-        for line, item in score_records(stream(), classifier, text_field, title_field):
-            summary.rows_read += 1
-            if isinstance(item, RecordError):
-                if strict:
-                    raise StrictModeError(line, item.reason, item.raw)
-                if errors is None:
-                    errors = AtomicWriter(errors_target)
-                entry = {"line": line, "reason": item.reason, "raw": item.raw}
-                errors.stream.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
-                summary.rows_failed += 1
-                continue
-            writer.write(item)
-            summary.rows_scored += 1
-            summary.labels[item[OUTPUT_KEY]["label"]] += 1
-            if on_progress and summary.rows_read - last_report >= 256:
-                last_report = summary.rows_read
-                on_progress(summary.rows_read, summary.rows_failed)
-        writer.close()
-        if errors is not None:
-            errors.commit()
-            summary.errors_path = errors_target
+        results = score_records(rows, classifier, opts.text_field, opts.title_field, prefix=opts.prefix)
+        _drain(results, writers, summary, opts.strict, on_progress)
+        writers.finish(summary)
     except BaseException:
-        writer.abort()
-        if errors is not None:
-            errors.abort()
+        writers.abort()
         raise
+    summary.rows_seen = counted.count
     summary.seconds = time.perf_counter() - started
+    if plan.summary:
+        _write_summary(plan.summary, summary, opts.no_clobber)
     if on_progress:
         on_progress(summary.rows_read, summary.rows_failed)
     log.info("scored %d of %d rows in %.1fs", summary.rows_scored, summary.rows_read, summary.seconds)
     return summary
 
 
+def _write_summary(path: str, summary: ScoreSummary, no_clobber: bool) -> None:
+    writer = AtomicWriter(path, no_clobber=no_clobber)
+    try:
+        writer.stream.write(json_bytes(summary.to_dict()) + b"\n")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
 __all__ = [
     "OUTPUT_KEY",
     "TEXT_FIELDS",
+    "FieldCollisionError",
     "InputFormatError",
+    "OutputPlan",
+    "ScoreOptions",
     "ScoreSummary",
     "StrictModeError",
+    "TextFieldError",
+    "default_errors_path",
     "flatten",
+    "plan_outputs",
+    "probe_text_field",
     "score_file",
     "score_records",
 ]

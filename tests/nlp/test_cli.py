@@ -85,11 +85,12 @@ def test_score_jsonl_to_parquet_and_back(tmp_path, tiny_model):
     assert table[0]["likes"] == 12 and table[1]["likes"] is None
     assert json.loads(table[2]["nested"]) == {"k": 1}
     assert table[0]["notescore_label"] in ("genuine", "sponsored", "possibly_false")
-    # Parquet in, JSON Lines out.
+    # Parquet in, JSON Lines out: the earlier results are input fields now, kept under their names.
     out2 = tmp_path / "again.jsonl"
-    r = runner.invoke(app, ["score", str(out), "-o", str(out2), "--model", str(tiny_model), "-q"])
+    r = runner.invoke(app, ["score", str(out), "-o", str(out2), "--model", str(tiny_model), "-q", "--prefix", "again"])
     assert r.exit_code == 0, r.output
-    assert len(out2.read_text().splitlines()) == 3
+    rows = [json.loads(x) for x in out2.read_text().splitlines()]
+    assert len(rows) == 3 and all("notescore_label" in row and "again" in row for row in rows)
 
 
 def test_broken_lines_go_to_errors_file_nothing_lost(tmp_path, tiny_model):
@@ -126,11 +127,16 @@ def test_text_field_option_and_hint(tmp_path, tiny_model):
     src = write_jsonl(tmp_path / "d.jsonl", [{"post": "a long enough note body here", "n": 1}])
     out = tmp_path / "o.jsonl"
     r = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(tiny_model)])
-    assert r.exit_code == EXIT_ROWS_FAILED
-    errors = (tmp_path / "o.errors.jsonl").read_text()
-    assert "--text-field post" in errors
+    assert r.exit_code == 2  # the first rows all lack a text field: a usage error, nothing written
+    assert "--text-field post" in r.output and "'post', 'n'" in r.output
+    assert not out.exists() and not (tmp_path / "o.errors.jsonl").exists()
     r = runner.invoke(app, ["score", str(src), "-o", str(out), "--text-field", "post", "--model", str(tiny_model)])
     assert r.exit_code == 0, r.output
+    # One row without the field among good ones: that row goes to the errors file, with the hint.
+    src = write_jsonl(tmp_path / "e.jsonl", [{"post": "a long enough note body here"}, {"text": "fine note"}])
+    r = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(tiny_model)])
+    assert r.exit_code == EXIT_ROWS_FAILED
+    assert "--text-field post" in (tmp_path / "o.errors.jsonl").read_text()
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,16 @@ from nlp.io import detect_format, read_records
 
 def test_detect_format():
     assert detect_format("a.jsonl").name == "jsonl"
-    assert detect_format("a.JSON").name == "jsonl"
+    assert detect_format("a.JSON").name == "json"  # an array, or JSON Lines
+    assert detect_format("a.ndjson").name == "jsonl"
+    assert detect_format("a.tsv").name == "tsv"
+    assert detect_format("a.xlsx").name == "xlsx"
+    assert detect_format("a.jsonl.zst").name == "jsonl"
     assert detect_format("a.csv").name == "csv"
     assert detect_format("a.csv.gz").name == "csv"
     assert detect_format("a.parquet").name == "parquet"
-    assert detect_format("-").name == "jsonl"
+    assert detect_format("-").name == "json"  # stdin: JSON Lines or a JSON array
+    assert detect_format("-", output=True).name == "jsonl"
     assert detect_format("a.txt", "csv").name == "csv"
     with pytest.raises(InputFormatError, match="--format"):
         detect_format("notes.txt")

@@ -124,6 +124,39 @@ def train(
 
 
 @app.command(cls=NotescoreCommand)
+def distill(
+    teacher: Annotated[Path, typer.Argument(help="The teacher's checkpoint folder (written by 'notescore train').")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Student checkpoint folder to write.")] = Path(
+        "runs/student"
+    ),
+    layers: Annotated[int, typer.Option(min=1, help="Encoder layers the student keeps (spread evenly).")] = 4,
+    data: Annotated[
+        Optional[list[str]], typer.Option("--data", help="Labelled notes the student also learns from.")
+    ] = None,
+    unlabelled: Annotated[
+        Optional[list[str]], typer.Option("--unlabelled", help="Texts without labels: the teacher labels them.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Use a seeded sample of at most N unlabelled texts (0: all).")] = 0,
+    dev: Annotated[
+        Optional[list[str]], typer.Option("--dev", help="Dev file(s) [default: the teacher's dev set].")
+    ] = None,
+    sets: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Distil a teacher checkpoint into a shallower student (its own layers, its soft labels)."""
+    if not data and not unlabelled:
+        raise typer.BadParameter("give --data (labelled) or --unlabelled texts (or both)", param_hint="--data")
+    impl = _training()
+    try:
+        result = impl.run_distill(teacher, out, layers, data or [], unlabelled or [], limit, dev, sets or [], quiet)
+    except NotescoreError as exc:
+        raise fail(str(exc), EXIT_USAGE if isinstance(exc, (InputFormatError, ValueError)) else 1) from exc
+    typer.echo(result, err=True)
+
+
+@app.command(cls=NotescoreCommand)
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder written by 'notescore train'.")],
     out: Annotated[Path, typer.Argument(help="Model folder to write (ONNX int8, tokenizer, notescore.json).")],

@@ -108,18 +108,27 @@ def precedence_slice(notes: list) -> list:
 
 
 def evaluate_model(clf, shared: Path | None) -> dict[str, Any]:
-    """The project's test split (+ precedence slice) and the real-text panel."""
+    """The project's test split (+ precedence slice), the real-text panel, and calibration on both."""
+    import numpy as np
+
     from nlp.evaluation import evaluate_files, evaluate_notes
+    from training import calibration
     from training.panel import evaluate_panel
 
     test = evaluate_files(clf, [str(NOTES / "test.jsonl")])
-    slice_notes = precedence_slice(own_notes("test", clf.labels))
+    test_notes = own_notes("test", clf.labels)
     evaluation: dict[str, Any] = {
         "notescore-notes test": test,
-        "precedence slice (test)": evaluate_notes(clf, slice_notes, keywords=False),
+        "precedence slice (test)": evaluate_notes(clf, precedence_slice(test_notes), keywords=False),
     }
+    sets = {"test split": (test_notes, clf.blended_proba([n.text for n in test_notes]))}
     if shared is not None:
-        evaluation["panel"] = evaluate_panel(clf, shared, progress=log.info)
+        kept: list = []
+        evaluation["panel"] = evaluate_panel(clf, shared, progress=log.info, keep=kept)
+        panel_notes = [n for row, notes, _ in kept if row.target is not None for n in notes]
+        panel_probs = np.concatenate([p for row, _, p in kept if row.target is not None and len(p)])
+        sets["real-text panel (rows with a target)"] = (panel_notes, panel_probs)
+    evaluation["calibration"] = calibration.report(clf.labels, clf.temperature, sets)
     return evaluation
 
 
@@ -164,6 +173,7 @@ def build(
     from nlp import NoteClassifier
     from nlp.model_folder import read_checkpoint_meta, read_model_spec
     from training.base_model import ensure_base
+    from training.calibration import fit_folder
     from training.config import build_config
     from training.corpora import shared_data_dir
     from training.export import export_model
@@ -190,6 +200,7 @@ def build(
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     export_model(checkpoint, tmp, heldout_texts=heldout, name=out.name, build_command=BUILD_COMMAND)
+    fit_folder(tmp, dev_notes)
     evaluation = evaluate_model(NoteClassifier.load(tmp), shared)
     if before is not None:
         evaluation["panel (previous model)"] = before
@@ -216,7 +227,8 @@ def refresh_card(folder: Path) -> Path:
 
 def headlines(evaluation: dict[str, Any]) -> dict[str, Any]:
     """The metrics of an evaluation that go into notescore.json (the previous model's panel stays out)."""
-    out = {name: headline(report) for name, report in evaluation.items() if not name.startswith("panel")}
+    out = {name: headline(report) for name, report in evaluation.items()
+           if not name.startswith("panel") and name != "calibration"}  # fmt: skip
     if "panel" in evaluation:
         out["panel"] = {r["name"]: {"n": r["n"], "expected_rate": round(r["expected_rate"], 4), "passed": r["passed"],
                                     "distribution": {k: round(v, 4) for k, v in r["distribution"].items()}}

@@ -101,8 +101,38 @@ def _panel_section(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _evaluation_section(evaluation: dict[str, Any]) -> list[str]:
-    own = {k: v for k, v in evaluation.items() if not k.startswith("panel")}
+def _calibration_section(spec: ModelSpec, evaluation: dict[str, Any]) -> list[str]:
+    report = evaluation.get("calibration")
+    if not report:
+        return []
+    temperature = spec.calibration.get("temperature", 1.0)
+    lines = [
+        "### Calibration and thresholds",
+        "",
+        f"Scores are temperature-scaled (T = {temperature:g}, fitted on dev after int8 export: "
+        f"{spec.calibration.get('fitted_on', '')}); the label of a note never changes with it.",
+        "Expected calibration error per label (one label against the rest, 15 bins), before → after:",
+        "",
+        "| set | n | " + " | ".join(spec.labels) + " |",
+        "|---|---:|" + "---:|" * len(spec.labels),
+    ]
+    for name, r in report.items():
+        cells = [f"{r['ece_before'].get(k, float('nan')):.3f} → {r['ece_after'].get(k, float('nan')):.3f}"
+                 if k in r["ece_after"] else "–" for k in spec.labels]  # fmt: skip
+        lines.append(f"| {name} | {r['n']} | " + " | ".join(cells) + " |")
+    lines += ["", "What a threshold buys (`notescore score --threshold LABEL=T`: a label is given only when its",
+              "calibrated score reaches T): precision / recall of \"score ≥ T\" per label.", ""]  # fmt: skip
+    for name, r in report.items():
+        head = " | ".join(f"≥ {row['threshold']:.1f}" for row in next(iter(r["pr"].values())))
+        lines += [f"{name}:", "", f"| label | {head} |", "|---|" + "---:|" * len(next(iter(r["pr"].values())))]
+        for label, rows in r["pr"].items():
+            lines.append(f"| {label} | " + " | ".join(f"{x['precision']:.2f} / {x['recall']:.2f}" for x in rows) + " |")
+        lines.append("")
+    return lines
+
+
+def _evaluation_section(evaluation: dict[str, Any], spec: ModelSpec | None = None) -> list[str]:
+    own = {k: v for k, v in evaluation.items() if not k.startswith("panel") and k != "calibration"}
     return [
         "## Evaluation",
         "",
@@ -115,6 +145,7 @@ def _evaluation_section(evaluation: dict[str, Any]) -> list[str]:
         "",
         _table(own),
         "",
+        *(_calibration_section(spec, evaluation) if spec is not None else []),
     ]
 
 
@@ -222,7 +253,7 @@ def write_card(folder: Path, spec: ModelSpec, evaluation: dict[str, Any]) -> Pat
         INTENDED_USE,
         RECIPE_CHANGES,
         *_training_section(spec),
-        *_evaluation_section(evaluation),
+        *_evaluation_section(evaluation, spec),
     ]
     if kw:
         lines += [f"Keywords on the test split (LABELS.md matching): precision {kw['precision']:.3f}, "

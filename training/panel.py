@@ -104,8 +104,17 @@ def score_row(row: PanelRow, predicted: list[str]) -> dict[str, Any]:
 
 
 def evaluate_panel(classifier, shared: Path | None = None, rows: tuple[PanelRow, ...] = PANEL,
-                   progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                   progress: Callable[[str], None] | None = None,
+                   keep: list | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Run the panel: one result per row (see :func:`score_row`).
+
+    Args:
+        classifier: a loaded :class:`nlp.NoteClassifier`.
+        shared: the corpora folder (found when None).
+        rows: the panel's rows.
+        progress: called with a line per row.
+        keep: when given, ``(row, notes, uncalibrated probabilities)`` is appended per row
+            (for calibration reports).
 
     Raises:
         CorpusNotFoundError: the shared corpora are not on this machine.
@@ -114,8 +123,10 @@ def evaluate_panel(classifier, shared: Path | None = None, rows: tuple[PanelRow,
     for row, notes in panel_rows(rows, shared):
         if progress:
             progress(f"panel: {row.name} ({len(notes)} notes)")
-        probs = classifier.predict_proba([n.text for n in notes]) if notes else []
+        probs = classifier.blended_proba([n.text for n in notes]) if notes else []
         results.append(score_row(row, [classifier.labels[int(p.argmax())] for p in probs]))
+        if keep is not None:
+            keep.append((row, notes, probs))
     return results
 
 

@@ -14,6 +14,7 @@ from nlp.backends import load_backend
 from nlp.batching import length_batches
 from nlp.encoding import NoteEncoder, clean_text, compose_text
 from nlp.errors import ModelFormatError, RecordError
+from nlp.evidence import Evidence
 from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor, default_extractor
 from nlp.model_folder import ModelSpec, read_model_spec
 from nlp.ngram import NgramModel
@@ -32,15 +33,39 @@ class Prediction:
         label: the most probable label.
         scores: probability of every label; they sum to 1.
         keywords: search keywords extracted from the note.
+        evidence: with ``explain=True``, the spans that pushed the model towards
+            each label with probability >= 0.2 (see :mod:`nlp.explain`); else empty.
     """
 
     label: str
     scores: dict[str, float]
     keywords: list[str]
+    evidence: tuple[Evidence, ...] = ()
 
-    def to_dict(self) -> dict:
-        """The output-contract form: ``{"label", "scores", "keywords"}``."""
-        return {"label": self.label, "scores": dict(self.scores), "keywords": list(self.keywords)}
+    def to_dict(self, with_evidence: bool | None = None) -> dict:
+        """The output-contract form: ``{"label", "scores", "keywords"}``, plus ``"evidence"``
+        when asked for (``with_evidence=True``) or, by default, when there is some."""
+        out = {"label": self.label, "scores": dict(self.scores), "keywords": list(self.keywords)}
+        if with_evidence or (with_evidence is None and self.evidence):
+            out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What the model computed for a batch of composed texts, kept for explanations and review.
+
+    Attributes:
+        ids: the token ids each text was read as (truncated, special tokens included).
+        transformer: the transformer's log-probabilities ``[n, labels]``.
+        ngram: the n-gram model's logits ``[n, labels]``, or None when the model has none.
+        probs: the calibrated blend, what :meth:`NoteClassifier.predict_proba` returns.
+    """
+
+    ids: list[list[int]]
+    transformer: np.ndarray
+    ngram: np.ndarray | None
+    probs: np.ndarray
 
 
 def default_model_dir() -> Path:
@@ -95,6 +120,7 @@ class NoteClassifier:
         self._keywords = keywords
         self._ngram = ngram
         self.thresholds = check_thresholds(thresholds, spec.labels)
+        self._explainer = None
 
     @property
     def temperature(self) -> float:
@@ -105,6 +131,11 @@ class NoteClassifier:
     def ngram_weight(self) -> float:
         """The n-gram model's share of the blend (0 when the model has none)."""
         return self.spec.ngram.weight if self._ngram is not None and self.spec.ngram else 0.0
+
+    @property
+    def ngram_model(self) -> NgramModel | None:
+        """The blended n-gram model (None when the model has none)."""
+        return self._ngram
 
     @property
     def has_ngram(self) -> bool:
@@ -161,7 +192,9 @@ class NoteClassifier:
                  spec.truncation.max_length)  # fmt: skip
         return cls(folder, spec, runner, encoder, extractor, batch_size, ngram, thresholds)
 
-    def predict(self, notes: str | Iterable[str], titles: Iterable[str | None] | str | None = None):
+    def predict(
+        self, notes: str | Iterable[str], titles: Iterable[str | None] | str | None = None, *, explain: bool = False
+    ):
         """Classify one note or many.
 
         Args:
@@ -169,6 +202,8 @@ class NoteClassifier:
                 pandas Series, numpy array).
             titles: the title (for one note) or an iterable of titles as long as
                 ``notes`` (None, and pandas' NaN for a missing value, mean no title).
+            explain: also find the evidence for each label with probability >= 0.2
+                (:attr:`Prediction.evidence`; about 2-3 more model runs per note).
 
         Returns:
             A :class:`Prediction` for a string; a list of them (same order) for an
@@ -185,7 +220,7 @@ class NoteClassifier:
         if isinstance(notes, str):
             if titles is not None and not isinstance(titles, str):
                 raise TypeError("for one note, titles must be a str or None")
-            return self.predict_many([notes], [titles])[0]
+            return self.predict_many([notes], [titles], explain=explain)[0]
         if isinstance(notes, (bytes, bytearray, Mapping)) or not isinstance(notes, Iterable):
             raise TypeError(f"notes must be a str or an iterable of str; found {type(notes).__name__}")
         notes = list(notes)
@@ -196,10 +231,20 @@ class NoteClassifier:
         titles = [None if isinstance(t, float) and t != t else t for t in titles]  # NaN: no title
         if len(titles) != len(notes):
             raise ValueError(f"titles must be as long as notes ({len(notes)}); found {len(titles)}")
-        return self.predict_many(notes, titles)
+        return self.predict_many(notes, titles, explain=explain)
 
-    def predict_many(self, texts: list[str], titles: list[str | None]) -> list[Prediction]:
+    def predict_many(self, texts: list[str], titles: list[str | None], explain: bool = False) -> list[Prediction]:
         """Classify a list of notes (the list form of :meth:`predict`)."""
+        return self.predict_batch(texts, titles, explain)[0]
+
+    def predict_batch(
+        self, texts: list[str], titles: list[str | None], explain: bool = False
+    ) -> tuple[list[Prediction], ModelOutputs]:
+        """Classify a list of notes and return the model's outputs too (for :mod:`nlp.review`).
+
+        Raises:
+            RecordError: an item is not a non-empty string (its index is named).
+        """
         for index, (text, title) in enumerate(zip(texts, titles, strict=True)):
             if not isinstance(text, str):
                 raise RecordError(index, f"expected a str; found {type(text).__name__}", unit="item")
@@ -208,18 +253,23 @@ class NoteClassifier:
             if not clean_text(text) and not clean_text(title or ""):
                 invisible = " (it holds only invisible characters)" if text.strip() else ""
                 raise RecordError(index, f"the note is empty{invisible}", unit="item")
-        if not texts:
-            return []
-        probs = self.predict_proba([compose_text(t, ti) for t, ti in zip(texts, titles, strict=True)])
+        outputs = self.outputs([compose_text(t, ti) for t, ti in zip(texts, titles, strict=True)])
+        evidence = self.explainer.explain(texts, titles, outputs) if explain and texts else [()] * len(texts)
         out = []
-        for text, title, p in zip(texts, titles, probs, strict=True):
+        for text, title, p, ev in zip(texts, titles, outputs.probs, evidence, strict=True):
             keywords = self._keywords.extract(text, title, DEFAULT_TOP_K) if self._keywords else []
-            out.append(self._prediction(p, keywords))
-        return out
+            scores = {label: float(v) for label, v in zip(self.labels, p, strict=True)}
+            out.append(Prediction(decide(p, self.labels, self.thresholds), scores, keywords, tuple(ev)))
+        return out, outputs
 
-    def _prediction(self, p: np.ndarray, keywords: list[str]) -> Prediction:
-        scores = {label: float(v) for label, v in zip(self.labels, p, strict=True)}
-        return Prediction(decide(p, self.labels, self.thresholds), scores, keywords)
+    @property
+    def explainer(self):
+        """The :class:`nlp.explain.Explainer` of this model (built on first use)."""
+        if self._explainer is None:
+            from nlp.explain import Explainer
+
+            self._explainer = Explainer(self)
+        return self._explainer
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated label probabilities for composed texts (title and body already joined).
@@ -230,7 +280,21 @@ class NoteClassifier:
         Returns:
             Float32 array of shape ``[len(texts), len(labels)]``; rows sum to 1.
         """
-        return calibrate(self.blended_proba(texts), self.temperature).astype(np.float32)
+        return self.outputs(texts).probs
+
+    def outputs(self, texts: list[str]) -> ModelOutputs:
+        """Run the model on composed texts: token ids, each part's output, calibrated probabilities."""
+        ids = self.encoder.token_ids(texts)
+        transformer = self.transformer_logits_of_ids(ids)
+        ngram = self.ngram_logits(texts) if self._ngram is not None else None
+        return ModelOutputs(ids, transformer, ngram, self.combine(transformer, ngram))
+
+    def combine(self, transformer: np.ndarray, ngram: np.ndarray | None) -> np.ndarray:
+        """Calibrated probabilities from the parts' outputs (see :meth:`outputs`)."""
+        if not len(transformer):
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        blended = blend(transformer, ngram, self.ngram_weight)
+        return calibrate(blended, self.temperature).astype(np.float32)
 
     def blended_proba(self, texts: list[str]) -> np.ndarray:
         """The transformer blended with the n-gram model, before calibration."""
@@ -250,7 +314,10 @@ class NoteClassifier:
         Returns:
             Float32 array ``[len(texts), len(labels)]``.
         """
-        ids = self.encoder.token_ids(texts)
+        return self.transformer_logits_of_ids(self.encoder.token_ids(texts))
+
+    def transformer_logits_of_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """The transformer's log-probabilities for token id lists (see :meth:`transformer_logits`)."""
         out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         for chunk in length_batches([len(r) for r in ids], self.batch_size):
             out[chunk] = self.logits([ids[i] for i in chunk])

@@ -41,8 +41,8 @@ _NUMBERISH = re.compile(r"^[\d\W_]+$")
 _COUNT = re.compile(r"^[\d一二三四五六七八九十百千万两几半每]+[\u3400-\u9fff]?$")
 
 
-def _lexicon_dir() -> Path | None:
-    """Find the lexicon: packaged with the wheel, or in a source checkout."""
+def find_lexicon_dir() -> Path | None:
+    """Find the lexicon folder: packaged with the wheel, or in a source checkout (None when absent)."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "_lexicon", here.parent / "data" / "lexicon"):
         if (candidate / "stopwords_zh.txt").is_file():
@@ -92,7 +92,7 @@ class KeywordExtractor:
     """
 
     def __init__(self, lexicon_dir: str | Path | None = None) -> None:
-        self._dir = Path(lexicon_dir) if lexicon_dir is not None else _lexicon_dir()
+        self._dir = Path(lexicon_dir) if lexicon_dir is not None else find_lexicon_dir()
         self._lock = threading.Lock()
         self._ready = False
         self._lex = _Lexicon()
@@ -177,6 +177,23 @@ class KeywordExtractor:
             chosen.append(surface[key])
             seen.add(key)
         return chosen[:top_k]
+
+    def words(self, text: str) -> list[tuple[str, int, int]]:
+        """The words of a text as jieba cuts it (with the project's user dictionary).
+
+        Latin words, numbers and punctuation come out as tokens too; offsets are
+        character offsets into ``text`` itself (no cleaning is applied).
+
+        Returns:
+            ``(word, start, end)`` for every token, spaces included, in order.
+
+        Example:
+            >>> KeywordExtractor().words("戳链接 link")[:2]
+            [('戳', 0, 1), ('链接', 1, 3)]
+        """
+        if not self._ready:
+            self._load()
+        return list(self._jieba.tokenize(text)) if text else []
 
     def _hashtags(self, text: str) -> tuple[list[str], str]:
         tags: list[str] = []

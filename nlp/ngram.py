@@ -47,11 +47,16 @@ def ngram_terms(text: str) -> list[str]:
     return terms
 
 
+def bucket_of(term: str, buckets: int) -> int:
+    """The hashed bucket of one n-gram term."""
+    return zlib.crc32(term.encode("utf-8")) % buckets
+
+
 def hash_counts(text: str, buckets: int) -> dict[int, int]:
     """Bucket → count for one text."""
     counts: dict[int, int] = {}
     for term in ngram_terms(text):
-        h = zlib.crc32(term.encode("utf-8")) % buckets
+        h = bucket_of(term, buckets)
         counts[h] = counts.get(h, 0) + 1
     return counts
 
@@ -100,6 +105,33 @@ class NgramModel:
     def save(self, path: str | Path) -> None:
         """Write ``ngram.npz`` (weights stored as float16 to keep the folder small)."""
         np.savez_compressed(path, weights=self.weights.astype(np.float16), bias=self.bias, idf=self.idf)
+
+    def contributions(self, text: str) -> dict[str, np.ndarray]:
+        """What each occurrence of each term of ``text`` adds to the logits (exact: the model is linear).
+
+        A bucket's tf-idf value is shared equally by the term occurrences hashed to
+        it, so ``bias + Σ over the text's term occurrences`` equals :meth:`logits`.
+
+        Returns:
+            Distinct term → ``[n_labels]`` float32 contribution of one occurrence.
+
+        Example:
+            >>> model.contributions("戳链接")["c:链接"]  # doctest: +SKIP
+            array([-0.41,  0.93, -0.12], dtype=float32)
+        """
+        terms = ngram_terms(text)
+        buckets = {t: bucket_of(t, self.buckets) for t in set(terms)}
+        counts: dict[int, int] = {}
+        for term in terms:
+            counts[buckets[term]] = counts.get(buckets[term], 0) + 1
+        if not counts:
+            return {}
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        values = (1.0 + np.log(tf)) * self.idf[idx]
+        norm = float(np.sqrt((values * values).sum())) or 1.0
+        share = dict(zip(idx.tolist(), (values / norm / tf).tolist(), strict=True))
+        return {t: share[h] * self.weights[h] for t, h in buckets.items()}
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """Logits [len(texts), n_labels]."""

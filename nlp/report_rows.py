@@ -4,25 +4,15 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from nlp.evidence import Evidence, as_number, parse_evidence
 from nlp.scoring import OUTPUT_KEY
 
+__all__ = ["Evidence", "ScoredRow", "as_number", "field_value", "parse_evidence", "scored_row"]
+
 _FLAT_RESERVED = {"label", "keywords", "evidence", "model"}
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A span of a note that pushed the model towards a label (from ``score --explain``)."""
-
-    label: str
-    text: str
-    start: int
-    end: int
-    weight: float
-    field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,56 +24,6 @@ class ScoredRow:
     keywords: tuple[str, ...]
     evidence: tuple[Evidence, ...]
     model: str | None
-
-
-def as_number(value: Any) -> float | None:
-    """A finite number, or a string holding one, as a float; None for anything else (booleans, NaN included)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def parse_evidence(raw: Any) -> tuple[Evidence, ...]:
-    """Read the ``evidence`` list of a result (a list, or its JSON text in CSV/Parquet).
-
-    Items that are not ``{"label", "text", "start", "end", "weight"[, "field"]}`` with
-    ``0 <= start < end`` are left out; a report never fails on them.
-
-    Example:
-        >>> parse_evidence([{"label": "sponsored", "text": "链接", "start": 1, "end": 3, "weight": 0.4}])[0].end
-        3
-    """
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw) if raw.strip() else []
-        except json.JSONDecodeError:
-            return ()
-    if not isinstance(raw, list):
-        return ()
-    out = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        start, end = item.get("start"), item.get("end")
-        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or not 0 <= start < end:
-            continue
-        weight = as_number(item.get("weight"))
-        where = item.get("field")
-        out.append(
-            Evidence(
-                label=str(item.get("label", "")),
-                text=str(item.get("text", "")),
-                start=start,
-                end=end,
-                weight=weight if weight is not None else 0.0,
-                field=where if isinstance(where, str) else None,
-            )
-        )
-    return tuple(out)
 
 
 def scored_row(record: dict[str, Any]) -> ScoredRow:

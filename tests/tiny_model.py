@@ -155,3 +155,25 @@ def build_base(folder: Path, family: str = "bert", layers: int = 2, seed: int = 
     torch.manual_seed(seed)
     AutoModel.from_config(config, add_pooling_layer=False).save_pretrained(str(folder))
     return folder
+
+
+def add_ngram(folder: Path, cues: dict[str, list[str]], weight: float = 1.0, buckets: int = 4096) -> Path:
+    """Give a model folder an n-gram part whose only non-zero weights are the planted cues' terms.
+
+    With ``weight=1.0`` the blend is the n-gram model alone, so a test knows which
+    spans move the score: the terms of ``cues[label]`` push towards ``label``. Terms
+    seen nowhere keep the largest idf (as never-seen terms do in a fitted model).
+    """
+    from nlp.model_folder import NgramSettings, update_model_spec
+    from nlp.ngram import NgramModel, bucket_of, ngram_terms
+
+    weights = np.zeros((buckets, len(LABELS)), dtype=np.float32)
+    idf = np.full(buckets, 3.0, dtype=np.float32)
+    for label, phrases in cues.items():
+        for phrase in phrases:
+            for term in ngram_terms(phrase):
+                weights[bucket_of(term, buckets), LABELS.index(label)] = 4.0
+                idf[bucket_of(term, buckets)] = 1.0
+    NgramModel(weights, np.zeros(len(LABELS), dtype=np.float32), idf).save(folder / "ngram.npz")
+    update_model_spec(folder, ngram=NgramSettings("ngram.npz", weight, buckets))
+    return folder

@@ -67,6 +67,11 @@ class ModelOutputs:
     ngram: np.ndarray | None
     probs: np.ndarray
 
+    def subset(self, rows: list[int]) -> ModelOutputs:
+        """The outputs of some of the texts, in the order of ``rows``."""
+        ngram = self.ngram[rows] if self.ngram is not None else None
+        return ModelOutputs([self.ids[i] for i in rows], self.transformer[rows], ngram, self.probs[rows])
+
 
 def default_model_dir() -> Path:
     """Where the shipped model is looked for.

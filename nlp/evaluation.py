@@ -88,8 +88,22 @@ def evaluate_notes(classifier, notes: Sequence[LabelledNote], keywords: bool = T
         The report: ``overall``, ``per_source`` and ``keywords``.
     """
     labels = list(classifier.labels)
+    return evaluate_predictions(notes, predicted_labels(classifier, notes), labels, keywords)
+
+
+def predicted_labels(classifier, notes: Sequence[LabelledNote]) -> list[str]:
+    """The most probable label of each note (thresholds are a deployment choice, not applied)."""
+    labels = list(classifier.labels)
     probs = classifier.predict_proba([n.text for n in notes]) if notes else np.zeros((0, len(labels)))
-    preds = [labels[int(j)] for j in probs.argmax(axis=1)] if len(notes) else []
+    return [labels[int(j)] for j in probs.argmax(axis=1)] if len(notes) else []
+
+
+def evaluate_predictions(
+    notes: Sequence[LabelledNote], preds: Sequence[str], labels: Sequence[str], keywords: bool = True
+) -> dict[str, Any]:
+    """The report of :func:`evaluate_notes` for predictions already made."""
+    labels = list(labels)
+    preds = list(preds)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, note in enumerate(notes):
         groups[note.source or "all"].append(i)
@@ -136,8 +150,8 @@ def keyword_scores(notes: Sequence[LabelledNote]) -> dict[str, Any] | None:
     return {"precision": precision, "recall": recall, "f1": f1, "gold": n_gold, "predicted": n_pred}
 
 
-def evaluate_files(classifier, paths: Sequence[str], keywords: bool = True) -> dict[str, Any]:
-    """Read labelled files and evaluate; unusable rows are counted and listed as skipped.
+def read_evaluation_notes(paths: Sequence[str], labels: Sequence[str]) -> tuple[list[LabelledNote], list[dict]]:
+    """Read labelled files for evaluation: ``(notes, skipped rows as {"line", "reason"})``.
 
     Raises:
         InputFormatError: a file cannot be opened.
@@ -145,11 +159,21 @@ def evaluate_files(classifier, paths: Sequence[str], keywords: bool = True) -> d
     notes: list[LabelledNote] = []
     skipped = []
     for path in paths:
-        for line, item in iter_labelled(str(path), classifier.labels):
+        for line, item in iter_labelled(str(path), labels):
             if isinstance(item, RecordError):
                 skipped.append({"line": line, "reason": f"{path}: {item.reason}"})
             else:
                 notes.append(item)
+    return notes, skipped
+
+
+def evaluate_files(classifier, paths: Sequence[str], keywords: bool = True) -> dict[str, Any]:
+    """Read labelled files and evaluate; unusable rows are counted and listed as skipped.
+
+    Raises:
+        InputFormatError: a file cannot be opened.
+    """
+    notes, skipped = read_evaluation_notes(paths, classifier.labels)
     report = evaluate_notes(classifier, notes, keywords)
     report["files"] = list(paths)
     report["skipped"] = len(skipped)

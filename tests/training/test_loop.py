@@ -1,0 +1,97 @@
+"""The weekly loop end to end on a tiny model: build the recipe → score a team's dump with a review
+queue → a person labels the queue → retrain the recipe plus the reviewed rows → compare before/after."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from tests.tiny_model import build_base
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("sklearn")
+
+CUES = {
+    "genuine": ["用了三个月", "说点真话", "honestly my skin", "缺点是", "回购过两次"],
+    "sponsored": ["私信我拿优惠码", "戳链接", "link in bio", "合作", "评论区扣1"],
+    "possibly_false": ["7天白两个度", "根治", "医生都不会告诉你", "100%有效", "guaranteed results"],
+}
+# A register the project's notes lack: a team's platform where ads say 加微信 and 团购.
+TEAM_CUES = {"sponsored": ["加微信领福利", "团购价私我"], "genuine": ["排队半小时", "味道一般"]}
+TINY = {"max_length": 32, "epochs": 3.0, "batch_size": 8, "lr": 1e-3, "eval_every": 10}
+
+
+def _rows(n: int, cues: dict[str, list[str]], seed: int, prefix: str) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = list(cues)[i % len(cues)]
+        topic, where = rng.choice(["面霜", "火锅", "防晒", "ok"]), rng.choice(["干皮", "油皮", "成都"])
+        text = f"{rng.choice(cues[label])} {topic} {where}"
+        row = {"id": f"{prefix}{i}", "text": text, "label": label}
+        if label == "possibly_false":
+            row["promo"] = False
+        rows.append(row)
+    return rows
+
+
+def _write(path, rows) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A tiny project: its notes folder (train/dev/test) and a tiny base encoder."""
+    root = tmp_path_factory.mktemp("project")
+    notes = root / "notes"
+    notes.mkdir()
+    for split, n, seed in (("train", 90, 0), ("dev", 30, 1), ("test", 30, 2)):
+        _write(notes / f"{split}.jsonl", _rows(n, CUES, seed, split))
+    return notes, build_base(root / "base", "bert")
+
+
+def test_the_weekly_loop(tmp_path, project):
+    from nlp import NoteClassifier
+    from nlp.compare import compare_files, format_comparison
+    from nlp.model_folder import read_model_spec
+    from nlp.records import pick_text
+    from nlp.review import ReviewQueue, ReviewRow
+    from training.loop import retrain
+    from training.make_model import Recipe, build
+
+    notes, base = project
+    before = tmp_path / "before"
+    build(before, tmp_path / "work-before", Recipe(notes=notes, base=base, real=False, settings=TINY, compare=False))
+    # The team's dump (its labels hidden from the model) and its own held-out rows.
+    dump = _rows(40, {**CUES, **TEAM_CUES}, 3, "team") + _rows(20, TEAM_CUES, 4, "more")
+    held_out = tmp_path / "held_out.jsonl"
+    _write(held_out, _rows(30, TEAM_CUES, 5, "held"))
+    clf = NoteClassifier.load(before, keywords=False)
+    queue = ReviewQueue(clf, max_items=25)
+    hidden = [{k: v for k, v in r.items() if k != "label"} for r in dump]
+    rows = [ReviewRow(i + 1, r, *pick_text(r, i + 1)) for i, r in enumerate(hidden)]
+    preds, outputs = clf.predict_batch([r.text for r in rows], [r.title for r in rows])
+    queue.offer(rows, preds, outputs)
+    entries = queue.entries()
+    assert 0 < len(entries) <= 25
+    # A person labels the first 20 rows of the queue and leaves the rest.
+    for entry in entries[:20]:
+        entry["label"] = dump[entry["line"] - 1]["label"]
+    reviewed = tmp_path / "queue.jsonl"
+    _write(reviewed, entries)
+    after = tmp_path / "after"
+    result = retrain(after, [reviewed], notes=notes, base=base, real=False, settings=TINY)
+    assert result["added"] == 20 and result["unreviewed"] == len(entries) - 20
+    spec = read_model_spec(after)
+    added = [s for s in spec.provenance.sources if s.name.startswith("reviewed:queue")]
+    assert [(s.rows, s.weight) for s in added] == [(20, 2.0)]
+    assert "--add" in spec.provenance.build_command and "faithfulness" in spec.metrics
+    report = compare_files(NoteClassifier.load(after, keywords=False), NoteClassifier.load(before, keywords=False),
+                           [str(held_out)])  # fmt: skip
+    assert report["before"]["overall"]["n"] == report["after"]["overall"]["n"] == 30
+    assert report["after"]["overall"]["accuracy"] >= report["before"]["overall"]["accuracy"]
+    text = format_comparison(report)
+    assert "before" in text and "after" in text and "labels changed on" in text

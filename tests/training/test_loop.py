@@ -95,3 +95,37 @@ def test_the_weekly_loop(tmp_path, project):
     assert report["after"]["overall"]["accuracy"] >= report["before"]["overall"]["accuracy"]
     text = format_comparison(report)
     assert "before" in text and "after" in text and "labels changed on" in text
+
+
+def test_reviewed_rows_skip_the_unlabelled_list_the_bad_and_keep_the_test_split_out(tmp_path):
+    from nlp.records import LabelledDataError, labelled_note
+    from training.loop import reviewed_notes
+
+    queue = tmp_path / "queue.jsonl"
+    test_note = labelled_note({"text": "在测试集里", "label": "genuine"}, 1, ["genuine", "sponsored", "possibly_false"])
+    rows = [
+        {"line": 3, "text": "加微信领福利", "suggested_label": "genuine", "label": "sponsored", "source": "weibo"},
+        {"line": 7, "text": "没人看过这条", "suggested_label": "genuine"},
+        {"line": 9, "text": "在测试集里", "label": "genuine"},
+        {"line": 12, "title": "标题", "text": "排队半小时", "label": ""},
+    ]
+    _write(queue, rows)
+    notes, sources, counts = reviewed_notes([queue], ["genuine", "sponsored", "possibly_false"], exclude=[test_note])
+    assert [(n.text, n.label, n.source) for n in notes] == [("加微信领福利", "sponsored", "reviewed:queue")]
+    assert counts == {"added": 1, "unreviewed": 2, "in_test": 1}
+    assert sources[0].rows == 1 and sources[0].weight == 2.0
+    _write(queue, [*rows, {"text": "x", "label": "spam"}])
+    with pytest.raises(LabelledDataError, match="line 5: label 'spam'"):
+        reviewed_notes([queue], ["genuine", "sponsored", "possibly_false"])
+    _write(queue, rows[1:2])
+    with pytest.raises(LabelledDataError, match='give each row you checked a "label"'):
+        reviewed_notes([queue], ["genuine", "sponsored", "possibly_false"])
+
+
+def test_a_notes_folder_without_its_splits_is_refused_before_training(tmp_path):
+    from nlp.records import LabelledDataError
+    from training.loop import retrain
+
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(LabelledDataError, match="train.jsonl.*missing.*--notes DIR"):
+        retrain(tmp_path / "out", [tmp_path / "queue.jsonl"], notes=tmp_path / "notes", real=False)

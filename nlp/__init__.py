@@ -23,14 +23,17 @@ from nlp.errors import (
     NotescoreError,
     RecordError,
 )
+from nlp.evidence import Evidence
 from nlp.keywords import KeywordExtractor, extract_keywords
 from nlp.model_folder import LABELS, ModelSpec, read_model_spec
 from nlp.records import LabelledNote, pick_text
 from nlp.report import ReportOptions, ReportSummary, write_report
+from nlp.review import ReviewQueue
 from nlp.scoring import ScoreSummary, score_file, score_records
 
 __all__ = [
     "LABELS",
+    "Evidence",
     "InputFormatError",
     "KeywordExtractor",
     "LabelledNote",
@@ -44,6 +47,7 @@ __all__ = [
     "RecordError",
     "ReportOptions",
     "ReportSummary",
+    "ReviewQueue",
     "ScoreSummary",
     "__version__",
     "compose_text",

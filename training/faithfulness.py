@@ -26,6 +26,8 @@ from nlp.explain import BODY, TITLE, delete
 from nlp.records import LabelledNote
 
 TARGET = 0.85
+# A drop a moderator would notice: one point of probability.
+NOTICEABLE = 0.01
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "notes" / "test.jsonl"
 
 
@@ -63,8 +65,8 @@ def faithfulness(classifier, notes: Sequence[LabelledNote], seed: int = 0) -> di
         ``n``, ``with_evidence`` (share of notes with evidence for their label), the share
         of notes whose label's probability drops when the evidence is deleted
         (``evidence_lowers``) and when as many random words are (``random_lowers``), the
-        mean drops, the mean number of spans, ``target`` and ``passed``; and the same
-        rates per predicted label.
+        same with drops of at least :data:`NOTICEABLE` (``*_1pt``), the mean drops, the
+        mean number of spans, ``target`` and ``passed``; and the same per predicted label.
     """
     from nlp.keywords import default_extractor
 
@@ -104,6 +106,8 @@ def _rates(lowered_e, lowered_r, drop_e, drop_r, has, counts: np.ndarray) -> dic
         "with_evidence": round(float(has.mean()), 4) if n else 0.0,
         "evidence_lowers": round(float(lowered_e.mean()), 4) if n else 0.0,
         "random_lowers": round(float(lowered_r.mean()), 4) if n else 0.0,
+        "evidence_lowers_1pt": round(float(((drop_e >= NOTICEABLE) & has).mean()), 4) if n else 0.0,
+        "random_lowers_1pt": round(float(((drop_r >= NOTICEABLE) & has).mean()), 4) if n else 0.0,
         "mean_drop_evidence": round(float(drop_e[has].mean()), 4) if has.any() else 0.0,
         "mean_drop_random": round(float(drop_r[has].mean()), 4) if has.any() else 0.0,
         "mean_spans": round(float(np.mean(counts)), 2) if n else 0.0,
@@ -114,13 +118,14 @@ def format_faithfulness(report: dict[str, Any]) -> str:
     """The report as a small text table."""
     lines = [
         f"{'predicted label':<18}{'n':>6}{'with evidence':>15}{'evidence lowers':>17}{'random lowers':>15}"
-        f"{'mean drop ev / rnd':>22}",
+        f"{'by >= 0.01: ev / rnd':>24}{'mean drop ev / rnd':>22}",
     ]
     rows = [("all", report), *report["per_label"].items()]
     for name, r in rows:
         drops = f"{r['mean_drop_evidence']:.4f} / {r['mean_drop_random']:.4f}"
+        noticed = f"{r['evidence_lowers_1pt']:.1%} / {r['random_lowers_1pt']:.1%}"
         lines.append(f"{name:<18}{r['n']:>6}{r['with_evidence']:>15.1%}{r['evidence_lowers']:>17.1%}"
-                     f"{r['random_lowers']:>15.1%}{drops:>22}")  # fmt: skip
+                     f"{r['random_lowers']:>15.1%}{noticed:>24}{drops:>22}")  # fmt: skip
     verdict = "passed" if report["passed"] else "FAILED"
     lines.append(f"target: evidence lowers >= {report['target']:.0%} and random words far less often: {verdict}")
     return "\n".join(lines)

@@ -167,13 +167,14 @@ def _faithfulness_section(evaluation: dict[str, Any]) -> list[str]:
         "a note without evidence counts as no drop):",
         "",
         "| predicted label | n | with evidence | evidence deleted: drops | random words deleted: drops "
-        "| mean drop, evidence / random |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| drops ≥ 0.01, evidence / random | mean drop, evidence / random |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in [("all", report), *report.get("per_label", {}).items()]:
         drops = f"{r['mean_drop_evidence']:.4f} / {r['mean_drop_random']:.4f}"
+        noticed = f"{r.get('evidence_lowers_1pt', 0):.1%} / {r.get('random_lowers_1pt', 0):.1%}"
         lines.append(f"| {name} | {r['n']} | {r['with_evidence']:.1%} | {r['evidence_lowers']:.1%} | "
-                     f"{r['random_lowers']:.1%} | {drops} |")  # fmt: skip
+                     f"{r['random_lowers']:.1%} | {noticed} | {drops} |")  # fmt: skip
     lines += ["", f"Check {'passed' if report['passed'] else 'FAILED'} (`python -m training.faithfulness`).", ""]
     return lines
 

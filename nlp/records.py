@@ -31,6 +31,29 @@ OUTPUT_KEY = "notescore"
 PROBE_ROWS = 50
 
 
+def result_fields(prefix: str, labels: Iterable[str]) -> list[str]:
+    """The flat columns of the results, in order (``notescore_label``, a score per label, keywords)."""
+    return [f"{prefix}_label", *(f"{prefix}_{label}" for label in labels), f"{prefix}_keywords"]
+
+
+def flatten(record: dict[str, Any], prefix: str = OUTPUT_KEY) -> dict[str, Any]:
+    """The CSV/Parquet form of a scored record: ``notescore_*`` columns.
+
+    Example:
+        >>> flatten({"id": 1, "notescore": {"label": "genuine", "scores":
+        ...     {"genuine": 1.0}, "keywords": ["a", "b"]}})["notescore_keywords"]
+        'a|b'
+    """
+    out = {k: v for k, v in record.items() if k != prefix}
+    result = record.get(prefix)
+    if result is not None:
+        out[f"{prefix}_label"] = result["label"]
+        for label, p in result["scores"].items():
+            out[f"{prefix}_{label}"] = p
+        out[f"{prefix}_keywords"] = "|".join(result["keywords"])
+    return out
+
+
 class MissingTextError(RecordError):
     """A record without a usable text field: the field is absent or not text."""
 

@@ -1,3 +1,4 @@
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -135,5 +136,7 @@ def test_score_file_takes_paths(classifier, tmp_path):
 
     src = tmp_path / "in.jsonl"
     src.write_text('{"text": "a note"}\n')
-    summary = score_file(src, tmp_path / "out.jsonl", classifier, errors_path=tmp_path / "e.jsonl")
+    summary = score_file(src, tmp_path / "out.jsonl", classifier, summary_path=tmp_path / "s.json")
     assert summary.rows_scored == 1 and Path(summary.output).is_file()
+    assert (summary.input, summary.output) == (str(src), str(tmp_path / "out.jsonl"))  # str, as the fields say
+    assert json.loads((tmp_path / "s.json").read_text())["output"] == str(tmp_path / "out.jsonl")

@@ -163,9 +163,9 @@ def score(
             classifier = load_classifier(model, threads, batch_size)
             summary = _run(input, output, classifier, options, quiet)
         except _Terminated:
-            raise fail("terminated (SIGTERM): stopped, no output written", EXIT_TERMINATED) from None
+            raise fail("terminated (SIGTERM): stopped; temporary files removed", EXIT_TERMINATED) from None
         except KeyboardInterrupt:
-            raise fail("interrupted: stopped, no output written", EXIT_INTERRUPTED) from None
+            raise fail("interrupted (SIGINT): stopped; temporary files removed", EXIT_INTERRUPTED) from None
     if not quiet:
         _print_summary(summary)
     if summary.rows_failed:

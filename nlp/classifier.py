@@ -17,7 +17,7 @@ from nlp.errors import ModelFormatError, RecordError
 from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor, default_extractor
 from nlp.model_folder import ModelSpec, read_model_spec
 from nlp.ngram import NgramModel
-from nlp.probability import blend, log_softmax
+from nlp.probability import blend, calibrate, decide, log_softmax
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class NoteClassifier:
         keywords: KeywordExtractor | None,
         batch_size: int,
         ngram: NgramModel | None = None,
+        thresholds: dict[str, float] | None = None,
     ) -> None:
         self.folder = folder
         self.spec = spec
@@ -93,6 +94,12 @@ class NoteClassifier:
         self.batch_size = batch_size
         self._keywords = keywords
         self._ngram = ngram
+        self.thresholds = check_thresholds(thresholds, spec.labels)
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature fitted after export (1.0: none)."""
+        return float(self.spec.calibration.get("temperature", 1.0))
 
     @property
     def ngram_weight(self) -> float:
@@ -113,6 +120,7 @@ class NoteClassifier:
         batch_size: int = 32,
         keywords: bool = True,
         backend: str = "onnxruntime",
+        thresholds: dict[str, float] | None = None,
     ) -> NoteClassifier:
         """Load a model folder (the shipped model when ``path`` is None).
 
@@ -125,6 +133,9 @@ class NoteClassifier:
             batch_size: notes per inference batch.
             keywords: also extract keywords in :meth:`predict`.
             backend: the inference backend (``onnxruntime``).
+            thresholds: per-label decision thresholds, e.g. ``{"sponsored": 0.7}``:
+                a label with a threshold is chosen only when its (calibrated)
+                probability reaches it (see :func:`nlp.probability.decide`).
 
         Returns:
             A ready :class:`NoteClassifier`.
@@ -148,7 +159,7 @@ class NoteClassifier:
         extractor = default_extractor() if keywords else None
         log.info("loaded %s (%s, %d labels, max_length %d)", folder, spec.name, len(spec.labels),
                  spec.truncation.max_length)  # fmt: skip
-        return cls(folder, spec, runner, encoder, extractor, batch_size, ngram)
+        return cls(folder, spec, runner, encoder, extractor, batch_size, ngram, thresholds)
 
     def predict(self, notes: str | Iterable[str], titles: Iterable[str | None] | str | None = None):
         """Classify one note or many.
@@ -208,10 +219,10 @@ class NoteClassifier:
 
     def _prediction(self, p: np.ndarray, keywords: list[str]) -> Prediction:
         scores = {label: float(v) for label, v in zip(self.labels, p, strict=True)}
-        return Prediction(self.labels[int(np.argmax(p))], scores, keywords)
+        return Prediction(decide(p, self.labels, self.thresholds), scores, keywords)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Label probabilities for composed texts (title and body already joined).
+        """Calibrated label probabilities for composed texts (title and body already joined).
 
         Args:
             texts: composed note texts (see :func:`nlp.encoding.compose_text`).
@@ -219,6 +230,10 @@ class NoteClassifier:
         Returns:
             Float32 array of shape ``[len(texts), len(labels)]``; rows sum to 1.
         """
+        return calibrate(self.blended_proba(texts), self.temperature).astype(np.float32)
+
+    def blended_proba(self, texts: list[str]) -> np.ndarray:
+        """The transformer blended with the n-gram model, before calibration."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         ngram = self.ngram_logits(texts) if self._ngram is not None else None
@@ -255,6 +270,22 @@ class NoteClassifier:
         """Run the model on token id lists (one padded batch)."""
         batch = self.encoder.pad(rows)
         return self.backend.run(batch.input_ids, batch.attention_mask)
+
+
+def check_thresholds(thresholds: dict[str, float] | None, labels: tuple[str, ...]) -> dict[str, float]:
+    """Validate per-label thresholds: known labels, values in (0, 1].
+
+    Raises:
+        ValueError: naming the bad entry and what is expected.
+    """
+    out = {}
+    for label, value in (thresholds or {}).items():
+        if label not in labels:
+            raise ValueError(f"threshold for unknown label {label!r}; expected one of {', '.join(labels)}")
+        if not 0.0 < float(value) <= 1.0:
+            raise ValueError(f"threshold {label}={value} is outside (0, 1]")
+        out[label] = float(value)
+    return out
 
 
 def check_graph_labels(path: Path, spec: ModelSpec, runner) -> None:

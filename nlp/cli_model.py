@@ -124,6 +124,39 @@ def train(
 
 
 @app.command(cls=NotescoreCommand)
+def distill(
+    teacher: Annotated[Path, typer.Argument(help="The teacher's checkpoint folder (written by 'notescore train').")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Student checkpoint folder to write.")] = Path(
+        "runs/student"
+    ),
+    layers: Annotated[int, typer.Option(min=1, help="Encoder layers the student keeps (spread evenly).")] = 4,
+    data: Annotated[
+        Optional[list[str]], typer.Option("--data", help="Labelled notes the student also learns from.")
+    ] = None,
+    unlabelled: Annotated[
+        Optional[list[str]], typer.Option("--unlabelled", help="Texts without labels: the teacher labels them.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Use a seeded sample of at most N unlabelled texts (0: all).")] = 0,
+    dev: Annotated[
+        Optional[list[str]], typer.Option("--dev", help="Dev file(s) [default: the teacher's dev set].")
+    ] = None,
+    sets: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Distil a teacher checkpoint into a shallower student (its own layers, its soft labels)."""
+    if not data and not unlabelled:
+        raise typer.BadParameter("give --data (labelled) or --unlabelled texts (or both)", param_hint="--data")
+    impl = _training()
+    try:
+        result = impl.run_distill(teacher, out, layers, data or [], unlabelled or [], limit, dev, sets or [], quiet)
+    except NotescoreError as exc:
+        raise fail(str(exc), EXIT_USAGE if isinstance(exc, (InputFormatError, ValueError)) else 1) from exc
+    typer.echo(result, err=True)
+
+
+@app.command(cls=NotescoreCommand)
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder written by 'notescore train'.")],
     out: Annotated[Path, typer.Argument(help="Model folder to write (ONNX int8, tokenizer, notescore.json).")],
@@ -152,22 +185,45 @@ def export(
 @app.command(cls=NotescoreCommand)
 def evaluate(
     model: Annotated[Path, typer.Argument(help="Model folder.")],
-    data: Annotated[list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet).")],
+    data: Annotated[Optional[list[str]], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet).")] = None,
+    panel: Annotated[
+        bool,
+        typer.Option(
+            "--panel",
+            help="Also run the real-text panel: real corpora the shipped model never trained on, with the full "
+            "label distribution (needs the corpora: ../shared/data or $NOTESCORE_SHARED_DATA).",
+        ),
+    ] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1)] = None,
 ) -> None:
-    """Accuracy, macro-F1, per-label P/R/F1 and confusion matrix, per source."""
+    """Accuracy, macro-F1, per-label P/R/F1, confusion matrix and predicted-label distribution, per source."""
     from nlp.evaluation import evaluate_files, format_report
 
+    if not data and not panel:
+        raise typer.BadParameter("give labelled files to evaluate on, or --panel (or both)", param_hint="DATA")
     classifier = load_classifier(model, threads, batch_size, keywords=False)
+    report: dict = {}
     try:
-        report = evaluate_files(classifier, data)
+        if data:
+            report = evaluate_files(classifier, data)
+            typer.echo(format_report(report))
+        if panel:
+            report["panel"] = _panel(classifier)
     except InputFormatError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     except NotescoreError as exc:
         raise fail(str(exc)) from exc
-    typer.echo(format_report(report))
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         typer.echo(f"report written to {json_out}", err=True)
+
+
+def _panel(classifier) -> list:
+    from training.panel import evaluate_panel, format_panel
+
+    results = evaluate_panel(classifier, progress=lambda m: typer.echo(m, err=True))
+    typer.echo("\nreal-text panel (share of each slice per predicted label; ✓/✗ against the target)")
+    typer.echo(format_panel(results))
+    return results

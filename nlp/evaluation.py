@@ -107,9 +107,12 @@ def evaluate_notes(classifier, notes: Sequence[LabelledNote], keywords: bool = T
 
 
 def _summarise(notes: Sequence[LabelledNote], preds: list[str], labels: list[str], idx) -> dict[str, Any]:
+    idx = list(idx)
     full = [i for i in idx if notes[i].label is not None]
     part = [i for i in idx if notes[i].label is None]
     out = classification_metrics([notes[i].label for i in full], [preds[i] for i in full], labels)
+    # The full label distribution of the predictions, every row counted (fully labelled or one-sided).
+    out["distribution"] = {lab: (sum(preds[i] == lab for i in idx) / len(idx)) if idx else 0.0 for lab in labels}
     if part:
         out["n_partial"] = len(part)
         out["allowed_accuracy"] = sum(preds[i] in notes[i].allowed for i in part) / len(part)
@@ -174,6 +177,8 @@ def format_report(report: dict[str, Any]) -> str:
             out.append(
                 f"one-sided rows: prediction in the allowed set {m['allowed_accuracy']:.4f}; predicted {m['predicted']}"
             )
+        if m.get("distribution"):
+            out.append("predicted labels: " + ", ".join(f"{k} {v:.1%}" for k, v in m["distribution"].items()))
         out.append("")
 
     block("overall", report["overall"])

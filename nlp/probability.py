@@ -47,3 +47,32 @@ def blend(transformer_logits: np.ndarray, ngram_logits: np.ndarray | None, weigh
     if ngram_logits is not None and weight > 0:
         z = (1.0 - weight) * z + weight * log_softmax(ngram_logits)
     return softmax(z)
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of probabilities: ``softmax(log p / T)`` row-wise (T = 1: unchanged).
+
+    It never changes which label is most probable.
+    """
+    if temperature == 1.0:
+        return probs
+    return softmax(np.log(np.clip(probs, 1e-12, 1.0)) / temperature)
+
+
+def decide(probs: np.ndarray, labels: tuple[str, ...], thresholds: dict[str, float] | None = None) -> str:
+    """The label of one note: the most probable, unless per-label thresholds say otherwise.
+
+    A label with a threshold is chosen only when its probability reaches the
+    threshold; the most probable of the labels still in the running wins. When none
+    is (every label has a threshold and none reaches it), the most probable label wins.
+
+    Example:
+        >>> decide(np.array([0.3, 0.6, 0.1]), ("genuine", "sponsored", "possibly_false"), {"sponsored": 0.7})
+        'genuine'
+    """
+    order = np.argsort(-probs)
+    for j in order:
+        label = labels[int(j)]
+        if not thresholds or label not in thresholds or probs[j] >= thresholds[label]:
+            return label
+    return labels[int(order[0])]

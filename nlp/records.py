@@ -209,6 +209,7 @@ class LabelledNote:
         promo: for a ``possibly_false`` note, whether it also promotes something
             (None when not said).
         id: the record's ``id``, if any.
+        subtype: the record's ``subtype`` (a corpus's sub-type of note), if any.
     """
 
     text: str
@@ -220,6 +221,7 @@ class LabelledNote:
     keywords: tuple[str, ...] = ()
     promo: bool | None = None
     id: str = ""
+    subtype: str = ""
 
 
 def labelled_note(record: dict[str, Any], line: int, labels: Sequence[str], default_source: str = "") -> LabelledNote:
@@ -261,6 +263,7 @@ def labelled_note(record: dict[str, Any], line: int, labels: Sequence[str], defa
         keywords=keywords_t,
         promo=promo if isinstance(promo, bool) else None,
         id=str(record.get("id") or ""),
+        subtype=str(record.get("subtype") or ""),
     )
 
 

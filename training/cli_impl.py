@@ -56,6 +56,30 @@ def run_train(
     )
 
 
+def run_distill(
+    teacher: Path, out: Path, layers: int, data: list[str], unlabelled: list[str], limit: int,
+    dev: list[str] | None, sets: list[str], quiet: bool = False,
+) -> str:  # fmt: skip
+    """Distil a teacher checkpoint into a student; returns a summary."""
+    _logging(quiet)
+    from nlp.model_folder import read_checkpoint_meta
+    from training.config import build_config
+    from training.data import load_notes
+    from training.distill import distill, unlabelled_notes
+
+    meta = read_checkpoint_meta(teacher)
+    config = build_config(None, sets, head=meta.head, max_length=meta.truncation.max_length)
+    notes = load_notes(data, config.labels) if data else []
+    notes += unlabelled_notes(unlabelled, config.labels, limit, config.seed)
+    dev_notes = load_notes(dev or [str(teacher / "dev.jsonl")], config.labels)
+    result = distill(teacher, out, config, notes, dev_notes, layers)
+    return (
+        f"student trained {result.steps} steps in {result.seconds:.0f}s; best dev macro-F1 "
+        f"{result.best_dev_macro_f1:.4f}; checkpoint: {result.checkpoint}\n"
+        f"next: notescore export {result.checkpoint} MODEL_DIR"
+    )
+
+
 def run_export(
     checkpoint: Path, out: Path, dev: list[str] | None, quantize: bool, trim: bool, quiet: bool = False,
     name: str | None = None,

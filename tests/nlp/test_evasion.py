@@ -34,6 +34,7 @@ def test_clean_text_keeps_line_breaks_and_ordinary_text():
     assert clean_text("标题\r\n\r\n  正文\u3000内容  ") == "标题\n正文 内容"
     assert clean_text("emoji 👍🏽 and ZWJ family 👩\u200d👩\u200d👧") == "emoji 👍🏽 and ZWJ family 👩👩👧"
     assert clean_text("\u200b\u200c\u200d\u2060\ufeff \n ") == ""
+    assert clean_text("cafe\u200d\u0301") == clean_text("café") == "café"
 
 
 @pytest.mark.parametrize("text", EVASIONS)
@@ -85,3 +86,18 @@ def test_jieba_cache_is_private_and_a_planted_one_is_ignored(tmp_path, monkeypat
     (folder / "jieba.cache").write_bytes(marshal.dumps(({"x": 1}, 1)))
     assert KeywordExtractor().extract(text) == extract_keywords(text)
     assert not list(shared.glob("notescore-jieba-*"))
+
+
+def test_has_visible_text_agrees_with_clean_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from nlp.encoding import has_visible_text
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(st.characters(codec="utf-8"), max_size=8))
+    def check(text):
+        assert has_visible_text(text) == bool(clean_text(text))
+        assert clean_text(clean_text(text)) == clean_text(text)  # idempotent
+
+    check()

@@ -91,7 +91,8 @@ def check_output_path(path: str | Path, what: str = "output", mkdir: bool = Fals
     folder = target.parent
     if not folder.exists():
         if not mkdir:
-            raise OutputPathError(f"{what} folder {folder} does not exist; create it or pass --mkdir")
+            fix = " or pass --mkdir" if what in ("output", "errors file", "summary") else ""
+            raise OutputPathError(f"{what} folder {folder} does not exist; create it{fix}")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

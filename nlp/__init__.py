@@ -14,7 +14,7 @@ from __future__ import annotations
 __version__ = "0.2.0"
 
 from nlp.classifier import NoteClassifier, Prediction, default_model_dir
-from nlp.encoding import compose_text
+from nlp.encoding import clean_text, compose_text
 from nlp.errors import (
     InputFormatError,
     MissingDependencyError,
@@ -29,7 +29,7 @@ from nlp.model_folder import LABELS, ModelSpec, read_model_spec
 from nlp.records import LabelledNote, pick_text
 from nlp.report import ReportOptions, ReportSummary, write_report
 from nlp.review import ReviewQueue
-from nlp.scoring import ScoreSummary, score_file, score_records
+from nlp.scoring import ScoreOptions, ScoreSummary, score_file, score_records
 
 __all__ = [
     "LABELS",
@@ -48,8 +48,10 @@ __all__ = [
     "ReportOptions",
     "ReportSummary",
     "ReviewQueue",
+    "ScoreOptions",
     "ScoreSummary",
     "__version__",
+    "clean_text",
     "compose_text",
     "default_model_dir",
     "extract_keywords",

@@ -91,7 +91,8 @@ def check_output_path(path: str | Path, what: str = "output", mkdir: bool = Fals
     folder = target.parent
     if not folder.exists():
         if not mkdir:
-            raise OutputPathError(f"{what} folder {folder} does not exist; create it or pass --mkdir")
+            fix = " or pass --mkdir" if what in ("output", "errors file", "summary") else ""
+            raise OutputPathError(f"{what} folder {folder} does not exist; create it{fix}")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -99,7 +100,9 @@ def check_output_path(path: str | Path, what: str = "output", mkdir: bool = Fals
     if not folder.is_dir():
         raise OutputPathError(f"{what} {path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{what} {path}: folder {folder} is not writable")
+        option = {"errors file": "--errors", "summary": "--summary-json"}.get(what)
+        fix = f"; pass {option} PATH to write it elsewhere" if option else ""
+        raise OutputPathError(f"{what} {path}: folder {folder} is not writable{fix}")
 
 
 class AtomicWriter:

@@ -12,7 +12,7 @@ import numpy as np
 
 from nlp.backends import load_backend
 from nlp.batching import length_batches
-from nlp.encoding import NoteEncoder, clean_text, compose_text
+from nlp.encoding import NoteEncoder, compose_text, has_visible_text
 from nlp.errors import ModelFormatError, RecordError
 from nlp.evidence import Evidence
 from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor, default_extractor
@@ -255,7 +255,7 @@ class NoteClassifier:
                 raise RecordError(index, f"expected a str; found {type(text).__name__}", unit="item")
             if title is not None and not isinstance(title, str):
                 raise RecordError(index, f"title must be a str; found {type(title).__name__}", unit="item")
-            if not clean_text(text) and not clean_text(title or ""):
+            if not has_visible_text(text) and not has_visible_text(title or ""):
                 invisible = " (it holds only invisible characters)" if text.strip() else ""
                 raise RecordError(index, f"the note is empty{invisible}", unit="item")
         outputs = self.outputs([compose_text(t, ti) for t, ti in zip(texts, titles, strict=True)])

@@ -163,9 +163,9 @@ def score(
             classifier = load_classifier(model, threads, batch_size)
             summary = _run(input, output, classifier, options, quiet)
         except _Terminated:
-            raise fail("terminated (SIGTERM): stopped, no output written", EXIT_TERMINATED) from None
+            raise fail("terminated (SIGTERM): stopped; temporary files removed", EXIT_TERMINATED) from None
         except KeyboardInterrupt:
-            raise fail("interrupted: stopped, no output written", EXIT_INTERRUPTED) from None
+            raise fail("interrupted (SIGINT): stopped; temporary files removed", EXIT_INTERRUPTED) from None
     if not quiet:
         _print_summary(summary)
     if summary.rows_failed:
@@ -180,8 +180,9 @@ def _run(input: str, output: str, classifier, options, quiet: bool):
     # Counting rows is a full pass over the file: only worth it when a bar is shown.
     show = not quiet and sys.stderr.isatty()
     total = count_rows(input, options.input_format) if show and input != "-" else None
-    if total is not None and options.limit:
-        total = min(total, options.limit)
+    for cap in (options.limit, options.sample):
+        if total is not None and cap:
+            total = min(total, cap)
     progress = _Progress(total, enabled=show)
     try:
         return score_file(input, output, classifier, options, on_progress=progress)

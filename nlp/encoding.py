@@ -30,10 +30,10 @@ _LINE_BREAKS = re.compile(r" ?\n[\s]*")
 def clean_text(text: str) -> str:
     """The normal form of a note, applied before the model and before keyword extraction.
 
-    NFKC (full-width Latin and digits become ASCII, compatibility forms fold),
-    invisible format characters removed (Unicode category Cf: zero-width spaces and
+    Invisible format characters removed (Unicode category Cf: zero-width spaces and
     joiners U+200B–U+200D, word joiner U+2060, BOM U+FEFF, bidi controls, soft
-    hyphen), runs of spaces collapsed to one space and runs of line breaks to one
+    hyphen), NFKC (full-width Latin and digits become ASCII, compatibility forms
+    fold), runs of spaces collapsed to one space and runs of line breaks to one
     line break, ends trimmed. Training and run time both call it (through
     :meth:`NoteEncoder.normalize` and :func:`nlp.ngram.ngram_terms`), so text
     hidden from a reader cannot move a score.
@@ -48,11 +48,21 @@ def clean_text(text: str) -> str:
         >>> clean_text("Ｌｉｎｋ\u200b in  bio")
         'Link in bio'
     """
-    text = unicodedata.normalize("NFKC", text)
     if not text.isascii():
-        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+        # Format characters go first, so that NFKC composes what they held apart (e + ZWJ + ◌́ → é).
+        text = unicodedata.normalize("NFKC", "".join(c for c in text if unicodedata.category(c) != "Cf"))
     text = _SPACES.sub(" ", text)
     return _LINE_BREAKS.sub("\n", text).strip()
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether :func:`clean_text` would leave anything (stops at the first visible character).
+
+    Example:
+        >>> has_visible_text("\u200b \u2060"), has_visible_text(" a")
+        (False, True)
+    """
+    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in text)
 
 
 def compose_text(text: str, title: str | None = None) -> str:

@@ -48,6 +48,10 @@ class RecordError(NotescoreError, ValueError):
         self.unit = unit
 
 
+class DecodeError(RecordError):
+    """A row whose bytes are not valid text in the file's encoding."""
+
+
 class MissingDependencyError(NotescoreError, ImportError):
     """An optional dependency (an extra) is not installed."""
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from nlp.errors import InputFormatError, RecordError
+from nlp.errors import DecodeError, InputFormatError, RecordError
 from nlp.format_base import ReadOptions, Rows, WriteOptions, cell, has_surrogates
 
 # No note is a megabyte long: a field that is has swallowed the lines after an unclosed quote.
@@ -118,7 +118,7 @@ def _check_row(number: int, row: list[str], header: list[str], delimiter: str) -
     if any(has_surrogates(v) for v in row):
         shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         reason = "not valid text in the file's encoding; pass --encoding (e.g. gb18030) or re-encode the file as UTF-8"
-        return RecordError(number, reason, shown)
+        return DecodeError(number, reason, shown)
     if len(row) != len(header):
         return RecordError(number, f"expected {len(header)} fields as in the header; found {len(row)}", raw)
     return dict(zip(header, row, strict=True))

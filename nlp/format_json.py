@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import IO, Any
 
-from nlp.errors import RecordError
+from nlp.errors import DecodeError, RecordError
 from nlp.format_base import ReadOptions, Rows, surrogate_field, undecodable
 
 # A JSON escape of a UTF-16 surrogate: the only way a lone surrogate gets into a parsed line.
@@ -53,7 +53,7 @@ def read_jsonl(stream: IO[bytes] | Iterable[bytes], name: str = "-", options: Re
         try:
             text = line.decode(encoding)
         except UnicodeDecodeError as exc:
-            yield number, RecordError(number, undecodable(exc, line, options), line.decode(encoding, "replace"))
+            yield number, DecodeError(number, undecodable(exc, line, options), line.decode(encoding, "replace"))
             continue
         try:
             record = json.loads(text)

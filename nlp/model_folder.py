@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-import tempfile
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nlp.errors import ModelFormatError, ModelNotFoundError
+from nlp.typed_json import from_json, read_json_object, to_json, write_json_atomically
 
 FORMAT_VERSION = 2
 SPEC_FILE = "notescore.json"
@@ -306,93 +303,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-# ------------------------------------------------------- dict <-> dataclass
-
-
-def _to_json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
-    return value
-
-
-def _from_json(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from parsed JSON, refusing unknown keys and wrong types."""
-    if not isinstance(data, dict):
-        raise ModelFormatError(f"{where}: expected a JSON object; found {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ModelFormatError(f"{where}: unknown keys {unknown}; this notescore reads {sorted(names)}")
-    kwargs = {key: _coerce(hints[key], value, f"{where}.{key}") for key, value in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ModelFormatError(f"{where}: {exc}") from exc
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(inner, value, where)
-    if dataclasses.is_dataclass(hint):
-        return _from_json(hint, value, where)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ModelFormatError(f"{where}: expected a list; found {type(value).__name__}")
-        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise ModelFormatError(f"{where}: expected an object; found {type(value).__name__}")
-        return dict(value)
-    expected = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}.get(hint)
-    if expected and (not isinstance(value, expected) or (hint is not bool and isinstance(value, bool))):
-        raise ModelFormatError(f"{where}: expected {hint.__name__}; found {value!r}")
-    return float(value) if hint is float else value
-
-
-def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_json_object(path: Path, missing: str) -> dict[str, Any]:
-    """Read a JSON file that must hold an object.
-
-    Args:
-        path: the file.
-        missing: the message when it does not exist.
-
-    Raises:
-        ModelNotFoundError: the file is missing (with ``missing``).
-        ModelFormatError: not JSON, or not an object.
-    """
-    if not path.is_file():
-        raise ModelNotFoundError(missing)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ModelFormatError(f"{path}: expected a JSON object; found {type(data).__name__}")
-    return data
-
-
 def _check_version(data: dict[str, Any], path: Path) -> None:
     version = data.pop("format_version", None)
     if version != FORMAT_VERSION:
@@ -431,7 +341,7 @@ def write_model_spec(folder: str | os.PathLike[str], spec: ModelSpec) -> ModelSp
         raise ModelNotFoundError(f"{folder}: files named in the spec are missing: {missing}")
     files = {name: sha256_file(folder / name) for name in folder_files(folder)}
     spec = dataclasses.replace(spec, files=files)
-    _write_json_atomically(folder / SPEC_FILE, {"format_version": FORMAT_VERSION, **_to_json(spec)})
+    write_json_atomically(folder / SPEC_FILE, {"format_version": FORMAT_VERSION, **to_json(spec)})
     return spec
 
 
@@ -461,7 +371,7 @@ def read_model_spec(folder: str | os.PathLike[str], verify: bool = True) -> Mode
     data = read_json_object(path, f"{folder} is not a notescore model folder: it has no {SPEC_FILE} "
                             "(export one with 'notescore export')")  # fmt: skip
     _check_version(data, path)
-    spec = _from_json(ModelSpec, data, str(path))
+    spec = from_json(ModelSpec, data, str(path))
     if verify:
         verify_files(folder, spec)
     return spec
@@ -515,7 +425,7 @@ def update_model_spec(folder: str | os.PathLike[str], **changes: Any) -> ModelSp
 def write_checkpoint_meta(folder: str | os.PathLike[str], meta: CheckpointMeta) -> Path:
     """Write a checkpoint's ``training_meta.json`` (the only writer)."""
     path = Path(folder) / CHECKPOINT_META
-    _write_json_atomically(path, {"format_version": FORMAT_VERSION, **_to_json(meta)})
+    write_json_atomically(path, {"format_version": FORMAT_VERSION, **to_json(meta)})
     return path
 
 
@@ -535,7 +445,7 @@ def read_checkpoint_meta(folder: str | os.PathLike[str]) -> CheckpointMeta:
     data = read_json_object(path, f"{folder} is not a notescore checkpoint: it has no {CHECKPOINT_META} "
                             "(write one with 'notescore train')")  # fmt: skip
     _check_version(data, path)
-    return _from_json(CheckpointMeta, data, str(path))
+    return from_json(CheckpointMeta, data, str(path))
 
 
 def update_checkpoint_meta(folder: str | os.PathLike[str], **changes: Any) -> CheckpointMeta:

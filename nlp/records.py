@@ -21,14 +21,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.encoding import clean_text, compose_text
-from nlp.errors import InputFormatError, NotescoreError, RecordError
+from nlp.encoding import clean_text, compose_text, has_visible_text
+from nlp.errors import DecodeError, InputFormatError, NotescoreError, RecordError
 from nlp.io import raw_of, read_records
 
 TEXT_FIELDS = ("text", "content", "desc", "description", "body", "note")
 OUTPUT_KEY = "notescore"
 # Rows looked at before a job whose rows all lack the text field is stopped.
 PROBE_ROWS = 50
+
+
+def result_fields(prefix: str, labels: Iterable[str]) -> list[str]:
+    """The flat columns of the results, in order (``notescore_label``, a score per label, keywords)."""
+    return [f"{prefix}_label", *(f"{prefix}_{label}" for label in labels), f"{prefix}_keywords"]
+
+
+def flatten(record: dict[str, Any], prefix: str = OUTPUT_KEY) -> dict[str, Any]:
+    """The CSV/Parquet form of a scored record: ``notescore_*`` columns.
+
+    Example:
+        >>> flatten({"id": 1, "notescore": {"label": "genuine", "scores":
+        ...     {"genuine": 1.0}, "keywords": ["a", "b"]}})["notescore_keywords"]
+        'a|b'
+    """
+    out = {k: v for k, v in record.items() if k != prefix}
+    result = record.get(prefix)
+    if result is not None:
+        out[f"{prefix}_label"] = result["label"]
+        for label, p in result["scores"].items():
+            out[f"{prefix}_{label}"] = p
+        out[f"{prefix}_keywords"] = "|".join(result["keywords"])
+    return out
 
 
 class MissingTextError(RecordError):
@@ -98,7 +121,7 @@ def pick_text(
             found = type(title).__name__
             raise MissingTextError(line, f"field {title_field!r} is {found}, expected a string", raw_of(record))
         title = None
-    if not clean_text(text) and not clean_text(title or ""):
+    if not has_visible_text(text) and not has_visible_text(title or ""):
         invisible = " after removing invisible characters" if text.strip() else ""
         raise RecordError(line, f"field {name!r} is empty{invisible}", raw_of(record))
     return text, title
@@ -121,34 +144,36 @@ def probe_text_field(
     name: str = "-",
     rows: int = PROBE_ROWS,
 ) -> Iterator[tuple[int, Any]]:
-    """Stop a job whose first rows all lack a usable text field, before anything is written.
+    """Stop a job that is plainly misconfigured, before anything is written.
 
-    Reads ahead until a row has its text (or the first ``rows`` records have
-    none), then returns the rows read plus the rest, unchanged. Rows that are not
-    records (unparseable lines) neither pass nor fail the probe.
+    Reads up to ``rows`` rows ahead, until one has its text, then returns the rows
+    read plus the rest, unchanged.
 
     Raises:
-        TextFieldError: none of the first records (up to ``rows``) has the field;
-            the message lists the fields found and suggests one.
+        TextFieldError: no row read has the text field and some lack it (the wrong
+            ``--text-field``); the message lists the fields found and suggests one.
+        InputFormatError: every row read is undecodable (the wrong ``--encoding``).
     """
     it = iter(records)
     seen: list[tuple[int, Any]] = []
     failed: list[tuple[int, dict[str, Any], MissingTextError]] = []
     for line, item in it:
         seen.append((line, item))
-        if isinstance(item, RecordError):
-            continue
-        try:
-            pick_text(item, line, text_field, title_field)
-            return itertools.chain(seen, it)
-        except MissingTextError as err:
-            failed.append((line, item, err))
-        except RecordError:
-            return itertools.chain(seen, it)
-        if len(failed) >= rows:
+        if not isinstance(item, RecordError):
+            try:
+                pick_text(item, line, text_field, title_field)
+                return itertools.chain(seen, it)
+            except MissingTextError as err:
+                failed.append((line, item, err))
+            except RecordError:
+                return itertools.chain(seen, it)
+        if len(seen) >= rows:
             break
     if failed:
         raise TextFieldError(_probe_message(failed, text_field, name))
+    if seen and all(isinstance(item, DecodeError) for _, item in seen):
+        what = f"the first {len(seen)} rows are" if len(seen) > 1 else "the first row is"
+        raise InputFormatError(f"{name}: {what} not valid text ({seen[0][1].reason}); nothing scored")
     return itertools.chain(seen, it)
 
 

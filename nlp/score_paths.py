@@ -127,6 +127,8 @@ def plan_outputs(
     if errors == "-":
         raise OutputPathError("--errors -: expected a file path (the output may be on stdout)")
     summary = str(summary_path) if summary_path is not None else None
+    if summary == "-" and target == "-":
+        raise OutputPathError("--summary-json - and the output would both go to stdout; give one of them a file path")
     roles = {"the input": source, "-o/--output": target, "--errors": errors, "--summary-json": summary}
     refuse_collisions(roles)
     for role, path in (("output", target), ("errors file", errors), ("summary", summary)):

@@ -26,7 +26,15 @@ from nlp.format_json import json_bytes, jsonl_line
 from nlp.formats import Format, ReadOptions, WriteOptions
 from nlp.io import RecordWriter, read_records
 from nlp.model_folder import SPEC_FILE, sha256_file
-from nlp.records import OUTPUT_KEY, TEXT_FIELDS, TextFieldError, pick_text, probe_text_field
+from nlp.records import (
+    OUTPUT_KEY,
+    TEXT_FIELDS,
+    TextFieldError,
+    flatten,
+    pick_text,
+    probe_text_field,
+    result_fields,
+)
 from nlp.score_paths import OutputPlan, default_errors_path, plan_outputs
 from nlp.selection import Counted, select_rows
 
@@ -138,29 +146,6 @@ class StrictModeError(RecordError):
 
 class FieldCollisionError(InputFormatError):
     """An input record already has a field the results would be written under."""
-
-
-def result_fields(prefix: str, labels: Iterable[str]) -> list[str]:
-    """The flat columns of the results, in order (``notescore_label``, a score per label, keywords)."""
-    return [f"{prefix}_label", *(f"{prefix}_{label}" for label in labels), f"{prefix}_keywords"]
-
-
-def flatten(record: dict[str, Any], prefix: str = OUTPUT_KEY) -> dict[str, Any]:
-    """The CSV/Parquet form of a scored record: ``notescore_*`` columns.
-
-    Example:
-        >>> flatten({"id": 1, "notescore": {"label": "genuine", "scores":
-        ...     {"genuine": 1.0}, "keywords": ["a", "b"]}})["notescore_keywords"]
-        'a|b'
-    """
-    out = {k: v for k, v in record.items() if k != prefix}
-    result = record.get(prefix)
-    if result is not None:
-        out[f"{prefix}_label"] = result["label"]
-        for label, p in result["scores"].items():
-            out[f"{prefix}_{label}"] = p
-        out[f"{prefix}_keywords"] = "|".join(result["keywords"])
-    return out
 
 
 def _collision(record: dict[str, Any], line: int, reserved: set[str], prefix: str) -> None:

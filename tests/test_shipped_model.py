@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp import NoteClassifier, read_model_spec
+from nlp import NoteClassifier, RecordError, read_model_spec
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "notescore-base"
 pytestmark = pytest.mark.skipif(not (MODEL / "notescore.json").is_file(), reason="no shipped model in this checkout")
@@ -50,6 +50,24 @@ def test_predicts_the_obvious_cases():
     ]
     predictions = clf.predict([n for n, _ in notes])
     assert [p.label for p in predictions] == [label for _, label in notes]
+
+
+def test_hidden_characters_do_not_move_the_shipped_model():
+    """Issue 11: zero-width spaces between the letters turned this note from sponsored 0.998
+    to genuine 0.886, full-width letters emptied its keywords, and a note of zero-width
+    spaces alone was scored."""
+    clf = NoteClassifier.load(MODEL)
+    clean = "Link in bio for 20% off, use my code ANNA20 #ad"
+    zero_width = "\u200b".join(clean)
+    full_width = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" for c in clean)
+    expected = clf.predict(clean)
+    assert expected.label == "sponsored" and expected.keywords
+    for text in (zero_width, full_width):
+        got = clf.predict(text)
+        assert got.label == expected.label and got.keywords == expected.keywords
+        assert max(abs(got.scores[k] - v) for k, v in expected.scores.items()) < 1e-6
+    with pytest.raises(RecordError, match="invisible"):
+        clf.predict("\u200b\u200b\u200b")
 
 
 def test_card_metric_reproduces_on_the_test_split():

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from nlp.errors import ModelFormatError
-from nlp.model_folder import read_json_object
+from nlp.typed_json import read_json_object
 
 log = logging.getLogger(__name__)
 

@@ -1,3 +1,4 @@
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -95,3 +96,47 @@ def test_load_bad_config(tmp_path, tiny_model):
     (folder / "notescore.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match="not valid JSON"):
         NoteClassifier.load(folder)
+
+
+def test_predict_takes_any_iterable_of_strings(classifier):
+    pd = pytest.importorskip("pandas")
+    texts = ["用了三个月的面霜", "link in bio for the code", "第三条"]
+    expected = [p.scores for p in classifier.predict(texts)]
+    for given in (
+        pd.Series(texts),
+        np.array(texts),
+        (t for t in texts),
+        tuple(texts),
+        pd.Series(texts, index=[10, 20, 30]),
+    ):
+        got = classifier.predict(given)
+        assert [type(p) for p in got] == [Prediction] * 3
+        for a, b in zip(got, expected, strict=True):
+            assert np.allclose(list(a.scores.values()), list(b.values()), atol=1e-6)
+    titled = classifier.predict(pd.Series(texts), titles=pd.Series(["面霜", None, float("nan")]))
+    assert len(titled) == 3
+    assert classifier.predict(np.array([], dtype=str)) == []
+    assert isinstance(classifier.predict(np.str_("一条笔记")), Prediction)
+    with pytest.raises(TypeError):
+        classifier.predict({"a": "b"})
+    with pytest.raises(ValueError, match="as long as"):
+        classifier.predict(texts, titles=["only one"])
+
+
+def test_bad_item_message_says_item_once(classifier):
+    with pytest.raises(RecordError) as info:
+        classifier.predict(["fine", 3])
+    assert str(info.value) == "item 1: expected a str; found int"
+
+
+def test_score_file_takes_paths(classifier, tmp_path):
+    from pathlib import Path
+
+    from nlp import score_file
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a note"}\n')
+    summary = score_file(src, tmp_path / "out.jsonl", classifier, summary_path=tmp_path / "s.json")
+    assert summary.rows_scored == 1 and Path(summary.output).is_file()
+    assert (summary.input, summary.output) == (str(src), str(tmp_path / "out.jsonl"))  # str, as the fields say
+    assert json.loads((tmp_path / "s.json").read_text())["output"] == str(tmp_path / "out.jsonl")

@@ -195,3 +195,55 @@ def test_version_and_help():
     assert r.exit_code == 0 and "notescore" in r.stdout
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0 and "score" in r.stdout
+
+
+def test_score_help_shows_defaults_and_no_bool_metavar():
+    r = runner.invoke(app, ["score", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    assert "<bool>" not in r.stdout
+    for shown in (
+        "(default: first of text, content, desc, description, body, note)",
+        "(default: title, when present)",
+        "(default: OUTPUT's name + .errors.jsonl, beside it)",
+        "(default: all cores)",
+        "[default: 32]",
+        "[default: utf-8]",
+        "--no-clobber",
+        "--csv-raw",
+        "143",
+    ):
+        assert shown in r.stdout, shown
+    assert " ." not in r.stdout.replace(" .gz", "").replace(" .zst", "").replace(" .errors", "")
+    for command in ("report", "keywords", "info", "train", "export", "evaluate"):
+        assert "<bool>" not in runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+    assert "<bool>" not in runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
+
+
+def test_keywords_of_a_missing_file_says_so(tmp_path):
+    r = runner.invoke(app, ["keywords", str(tmp_path / "notes.jsonl")])
+    assert r.exit_code == 2
+    assert "no such file" in r.output and r.output.count("\n") == 1
+    r = runner.invoke(app, ["keywords", "成都火锅.探店"])  # a dot in a text is no file name
+    assert r.exit_code == 0
+
+
+def test_messages_say_things_once(tmp_path, tiny_model):
+    src = tmp_path / "d.jsonl"
+    src.write_text('{"text": "good"}\n{oops\n{"text": 5}\n')
+    messages = []
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "o.jsonl"), "--strict", "--model", str(tiny_model)])
+    messages.append(r.output)
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "o.jsonl"), "--model", str(tiny_model)])
+    messages.append((tmp_path / "o.errors.jsonl").read_text())
+    r = runner.invoke(app, ["keywords", str(src)])
+    messages.append(r.output)
+    csv_src = tmp_path / "q.csv"
+    csv_src.write_text('id,text\n1,"never closed\n2,x\n')
+    r = runner.invoke(app, ["score", str(csv_src), "-o", str(tmp_path / "q.jsonl"), "--model", str(tiny_model)])
+    messages.append((tmp_path / "q.errors.jsonl").read_text())
+    import re
+
+    for text in messages:
+        assert not re.search(r"\b(\w+) \1\b", text), text
+        assert not re.search(r"(line \d+): \1", text), text
+        assert not re.search(r"line \d+: line \d+", text), text

@@ -133,3 +133,17 @@ def test_spec_validates_its_fields():
         Truncation(2)
     spec = ModelSpec(name="x")
     assert dataclasses.replace(spec, name="y").name == "y"
+
+
+def test_truncated_ngram_file_with_a_matching_hash_is_refused(folder):
+    """Hashes recomputed over a broken file (a careless re-export): the file itself is checked too."""
+    path = folder / "ngram.npz"
+    path.write_bytes(path.read_bytes()[:100])
+    spec = read_model_spec(folder, verify=False)
+    write_model_spec(folder, dataclasses.replace(spec, files={}))
+    assert "not a valid n-gram file" in _load_error(folder)
+
+
+def test_broken_spec_file_is_refused(folder):
+    (folder / SPEC_FILE).write_text('{"name": "tiny-test", "labels": [')
+    assert SPEC_FILE in _load_error(folder)

@@ -170,7 +170,7 @@ def test_parquet_text_column_binary_or_int(tmp_path, tiny_model):
 def test_all_rows_failed_parquet_output_keeps_result_columns(tmp_path, tiny_model):
     pq = pytest.importorskip("pyarrow.parquet")
     src = tmp_path / "e.jsonl"
-    src.write_text('{"text": "   ", "id": 1}\n{"text": "\\u200b", "id": 2}\n')
+    src.write_text('{"text": "   ", "id": 1}\n{"text": "", "id": 2}\n')
     out = tmp_path / "o.parquet"
     r = score(tiny_model, src, "-o", out)
     assert r.exit_code == EXIT_ROWS_FAILED, r.output
@@ -336,7 +336,11 @@ def test_leftovers_of_killed_runs_are_removed_live_ones_kept(tmp_path, tiny_mode
     assert not dead.exists() and live.exists() and other.exists()
 
 
-def test_sigterm_removes_temporary_files_and_exits_143(tmp_path, tiny_model):
+@pytest.mark.parametrize(
+    ("signum", "code", "name"),
+    [(signal.SIGTERM, EXIT_TERMINATED, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (SIGINT)")],
+)
+def test_sigterm_removes_temporary_files_and_exits_143(tmp_path, tiny_model, signum, code, name):
     out = tmp_path / "o.jsonl"
     cmd = [sys.executable, "-m", "nlp", "score", "-", "-o", str(out), "--model", str(tiny_model), "-q"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -348,12 +352,12 @@ def test_sigterm_removes_temporary_files_and_exits_143(tmp_path, tiny_model):
             time.sleep(0.05)
         assert len(leftovers(tmp_path)) == 2, "the job never started writing"
         time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == EXIT_TERMINATED
-    assert err.decode().strip() == "notescore: terminated (SIGTERM): stopped, no output written"
+    assert proc.returncode == code
+    assert err.decode().strip() == f"notescore: {name}: stopped; temporary files removed"
     assert list(tmp_path.iterdir()) == []
 
 

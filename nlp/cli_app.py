@@ -87,11 +87,19 @@ def _root(
     """Score social-media notes as genuine, sponsored or possibly false."""
 
 
-def load_classifier(model: Optional[Path], threads: Optional[int], batch_size: int, keywords: bool = True):
-    """Load a model folder, or fail with one line (exit 1)."""
+def load_classifier(
+    model: Optional[Path], threads: Optional[int], batch_size: int, keywords: bool = True, thresholds=None
+):
+    """Load a model folder, or fail with one line (exit 1; exit 2 for a threshold of an unknown label)."""
     from nlp.classifier import NoteClassifier
 
     try:
-        return NoteClassifier.load(model, threads=threads, batch_size=batch_size, keywords=keywords)
+        return NoteClassifier.load(
+            model, threads=threads, batch_size=batch_size, keywords=keywords, thresholds=thresholds
+        )
     except NotescoreError as exc:
         raise fail(str(exc)) from exc
+    except ValueError as exc:  # check_thresholds: a label the model does not have
+        if not thresholds:
+            raise
+        raise fail(f"--threshold: {exc}", EXIT_USAGE) from exc

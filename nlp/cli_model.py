@@ -88,9 +88,29 @@ def _training():
 @app.command(cls=NotescoreCommand, context_settings={"allow_extra_args": False})
 def train(
     data: Annotated[
-        list[str], typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet); see LABELS.md for the record format.")
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write.")] = Path("runs/notescore"),
+        Optional[list[str]],
+        typer.Argument(help="Labelled notes (.jsonl/.csv/.parquet); see LABELS.md for the record format."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Checkpoint folder to write (with --add: the model folder)."),
+    ] = None,
+    add: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--add",
+            help="Retrain the shipped recipe (the project's notes, the real corpora where present, the same "
+            "settings) plus these reviewed rows (LABELS.md records, e.g. a --review queue with a label added; rows "
+            "without one are skipped), and export, calibrate and evaluate the model into --out. Repeatable.",
+        ),
+    ] = None,
+    add_weight: Annotated[float, typer.Option("--add-weight", min=0.0, help="Loss weight of a reviewed row.")] = 2.0,
+    notes: Annotated[
+        Optional[Path], typer.Option("--notes", help="With --add: the project's notes folder (train/dev/test.jsonl).")
+    ] = None,
+    no_real: Annotated[
+        bool, typer.Option("--no-real", help="With --add: leave the real corpora out (the project's notes only).")
+    ] = False,
     dev: Annotated[Optional[list[str]], typer.Option("--dev", help="Dev file(s); else a split of DATA.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML file with training settings.")] = None,
     sets: Annotated[
@@ -110,14 +130,36 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Fine-tune a classifier on labelled notes; keeps the best checkpoint by dev macro-F1."""
+    """Fine-tune a classifier on labelled notes; keeps the best checkpoint by dev macro-F1.
+
+    With --add: retrain the shipped recipe plus reviewed rows, the loop a team runs weekly.
+    """
+    if add and data:
+        raise typer.BadParameter(
+            "--add retrains the shipped recipe plus reviewed rows; DATA trains on your files alone. Give one: "
+            "to add rows to your own data, list them as DATA",
+            param_hint="--add",
+        )
+    if not add and not data:
+        raise typer.BadParameter("give labelled files to train on, or --add REVIEWED to retrain the shipped recipe",
+                                 param_hint="DATA")  # fmt: skip
+    if not add and (notes or no_real):
+        raise typer.BadParameter("--notes and --no-real go with --add", param_hint="--notes")
+    if add and (dev or config is not None):
+        raise typer.BadParameter("--dev and --config do not go with --add (the recipe has its own dev split; use "
+                                 "--set key=value)", param_hint="--add")  # fmt: skip
     impl = _training()
     overrides = dict(
         epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
         freeze_embeddings=freeze_embeddings, seed=seed,
     )  # fmt: skip
     try:
-        result = impl.run_train(data, out, dev, config, sets or [], base, overrides, quiet)
+        if add:
+            result = impl.run_retrain(add, out or Path("runs/retrained"), notes, base, not no_real, sets or [],
+                                      overrides, add_weight, quiet)  # fmt: skip
+        else:
+            result = impl.run_train(data, out or Path("runs/notescore"), dev, config, sets or [], base, overrides,
+                                    quiet)  # fmt: skip
     except NotescoreError as exc:
         raise fail(str(exc), EXIT_USAGE if isinstance(exc, (InputFormatError, ValueError)) else 1) from exc
     typer.echo(result, err=True)
@@ -195,18 +237,35 @@ def evaluate(
         ),
     ] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
+    compare: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--compare",
+            metavar="OTHER_MODEL",
+            help="Also evaluate OTHER_MODEL on DATA and print both side by side (before = OTHER_MODEL, "
+            "after = MODEL), with the notes whose label changed.",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1)] = None,
 ) -> None:
     """Accuracy, macro-F1, per-label P/R/F1, confusion matrix and predicted-label distribution, per source."""
     from nlp.evaluation import evaluate_files, format_report
 
+    if compare is not None and not data:
+        raise typer.BadParameter("--compare needs labelled files (DATA) to compare the models on", param_hint="DATA")
     if not data and not panel:
         raise typer.BadParameter("give labelled files to evaluate on, or --panel (or both)", param_hint="DATA")
     classifier = load_classifier(model, threads, batch_size, keywords=False)
+    other = load_classifier(compare, threads, batch_size, keywords=False) if compare is not None else None
     report: dict = {}
     try:
-        if data:
+        if data and other is not None:
+            from nlp.compare import compare_files, format_comparison
+
+            report = compare_files(classifier, other, data)
+            typer.echo(format_comparison(report))
+        elif data:
             report = evaluate_files(classifier, data)
             typer.echo(format_report(report))
         if panel:

@@ -109,6 +109,13 @@ _HELP = {
     "batch_size": "Notes per inference batch.",
     "threads": "Inference threads (default: all cores).",
     "quiet": "No progress bar or summary.",
+    "explain": "Add the evidence of each label with probability >= 0.2: the spans whose deletion lowers it "
+    '("evidence" in the results; a notescore_evidence JSON column in CSV/Parquet). About 2.5x slower.',
+    "threshold": "Give LABEL only when its calibrated score reaches VALUE, e.g. sponsored=0.7 (repeatable): "
+    "higher for precision, lower for recall; see the model card's precision-recall tables.",
+    "review": "Also write the notes a person should check to this file (JSON Lines, best first): low margin, "
+    "the transformer and the n-gram model disagreeing, or out of distribution.",
+    "review_max": "The most notes the review queue keeps.",
 }
 
 
@@ -136,6 +143,12 @@ def score(
     batch_size: Annotated[int, typer.Option(min=1, help=_HELP["batch_size"])] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1, help=_HELP["threads"])] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_HELP["quiet"])] = False,
+    explain: Annotated[bool, typer.Option("--explain", help=_HELP["explain"])] = False,
+    threshold: Annotated[
+        Optional[list[str]], typer.Option("--threshold", metavar="LABEL=VALUE", help=_HELP["threshold"])
+    ] = None,
+    review: Annotated[Optional[str], typer.Option("--review", metavar="PATH", help=_HELP["review"])] = None,
+    review_max: Annotated[int, typer.Option("--review-max", min=1, help=_HELP["review_max"])] = 1000,
 ) -> None:
     """Score a dump of notes: label, probabilities and keywords for every row.
 
@@ -152,15 +165,17 @@ def score(
             input_format=fmt, output_format=output_format, text_field=text_field, title_field=title_field,
             read=ReadOptions(encoding=encoding, delimiter=_delimiter(delimiter)), write=WriteOptions(csv_raw=csv_raw),
             errors_path=errors, summary_path=summary_json, strict=strict, no_clobber=no_clobber, mkdir=mkdir,
-            prefix=prefix, limit=limit, sample=sample, seed=seed,
+            prefix=prefix, limit=limit, sample=sample, seed=seed, explain=explain, review_path=review,
+            review_max=review_max,
         )  # fmt: skip
+        thresholds = parse_thresholds(threshold or [])
         plan_outputs(input, output, input_format=fmt, output_format=output_format, errors_path=errors,
-                     summary_path=summary_json, no_clobber=no_clobber, mkdir=mkdir)  # fmt: skip
+                     summary_path=summary_json, no_clobber=no_clobber, mkdir=mkdir, review_path=review)  # fmt: skip
     except (InputFormatError, OutputPathError, ValueError) as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     with _sigterm_raises():
         try:
-            classifier = load_classifier(model, threads, batch_size)
+            classifier = load_classifier(model, threads, batch_size, thresholds=thresholds)
             summary = _run(input, output, classifier, options, quiet)
         except _Terminated:
             raise fail("terminated (SIGTERM): stopped; temporary files removed", EXIT_TERMINATED) from None
@@ -170,6 +185,28 @@ def score(
         _print_summary(summary)
     if summary.rows_failed:
         raise typer.Exit(EXIT_ROWS_FAILED)
+
+
+def parse_thresholds(items: list[str]) -> dict[str, float]:
+    """``--threshold LABEL=VALUE`` options as a dict (the labels are checked against the model on load).
+
+    Raises:
+        ValueError: an item that is not ``LABEL=VALUE`` with VALUE a number in (0, 1], or a label given twice.
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        label, sep, raw = item.partition("=")
+        label = label.strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not sep or not label or not 0.0 < value <= 1.0:
+            raise ValueError(f"--threshold {item!r}: expected LABEL=VALUE with VALUE in (0, 1], e.g. sponsored=0.7")
+        if label in out:
+            raise ValueError(f"--threshold {label} given twice ({out[label]:g} and {value:g}); keep one")
+        out[label] = value
+    return out
 
 
 def _run(input: str, output: str, classifier, options, quiet: bool):
@@ -208,5 +245,8 @@ def _print_summary(summary) -> None:
     )
     if summary.errors_path:
         typer.echo(f"rows that could not be scored: {summary.errors_path}", err=True)
+    if summary.review_path:
+        typer.echo(f"review queue: the best {summary.review_entries:,} of {summary.review_candidates:,} notes with a "
+                   f"reason to check, in {summary.review_path}", err=True)  # fmt: skip
     if summary.stale_errors_removed:
         typer.echo(f"removed {summary.stale_errors_removed}, left by an earlier run: no row failed this time", err=True)

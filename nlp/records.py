@@ -31,9 +31,11 @@ OUTPUT_KEY = "notescore"
 PROBE_ROWS = 50
 
 
-def result_fields(prefix: str, labels: Iterable[str]) -> list[str]:
-    """The flat columns of the results, in order (``notescore_label``, a score per label, keywords)."""
-    return [f"{prefix}_label", *(f"{prefix}_{label}" for label in labels), f"{prefix}_keywords"]
+def result_fields(prefix: str, labels: Iterable[str], evidence: bool = False) -> list[str]:
+    """The flat columns of the results, in order (``notescore_label``, a score per label, keywords,
+    and with ``--explain`` the evidence)."""
+    fields = [f"{prefix}_label", *(f"{prefix}_{label}" for label in labels), f"{prefix}_keywords"]
+    return [*fields, f"{prefix}_evidence"] if evidence else fields
 
 
 def flatten(record: dict[str, Any], prefix: str = OUTPUT_KEY) -> dict[str, Any]:
@@ -51,6 +53,8 @@ def flatten(record: dict[str, Any], prefix: str = OUTPUT_KEY) -> dict[str, Any]:
         for label, p in result["scores"].items():
             out[f"{prefix}_{label}"] = p
         out[f"{prefix}_keywords"] = "|".join(result["keywords"])
+        if "evidence" in result:  # --explain: the evidence list as JSON text
+            out[f"{prefix}_evidence"] = json.dumps(result["evidence"], ensure_ascii=False)
     return out
 
 
@@ -102,11 +106,7 @@ def pick_text(
         >>> pick_text({"desc": "好吃", "title": "火锅"}, 1)
         ('好吃', '火锅')
     """
-    candidates = (text_field,) if text_field else TEXT_FIELDS
-    # A column present but null (union schemas of CSV/Parquet exports) does not count.
-    name = next((c for c in candidates if record.get(c) is not None), None)
-    if name is None and text_field and text_field in record:
-        name = text_field
+    name = body_field(record, text_field)
     if name is None:
         wanted = f"no {text_field!r} field" if text_field else f"no text field (looked for {', '.join(TEXT_FIELDS)})"
         keys = list(record)[:12]
@@ -125,6 +125,21 @@ def pick_text(
         invisible = " after removing invisible characters" if text.strip() else ""
         raise RecordError(line, f"field {name!r} is empty{invisible}", raw_of(record))
     return text, title
+
+
+def body_field(record: dict[str, Any], text_field: str | None = None) -> str | None:
+    """The name of the field :func:`pick_text` reads the body from (None when there is none).
+
+    Example:
+        >>> body_field({"title": "火锅", "desc": "好吃"})
+        'desc'
+    """
+    candidates = (text_field,) if text_field else TEXT_FIELDS
+    # A column present but null (union schemas of CSV/Parquet exports) does not count.
+    name = next((c for c in candidates if record.get(c) is not None), None)
+    if name is None and text_field and text_field in record:
+        name = text_field
+    return name
 
 
 def _as_text(value: Any) -> Any:

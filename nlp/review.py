@@ -210,15 +210,17 @@ class ReviewQueue:
         classifier: the model scoring the dump (its explainer gives the evidence of the
             notes that enter the queue, when the predictions carry none).
         max_items: the most entries kept.
-        text_field: the name the body is written under in the entries' evidence.
+
+    An entry holds the note's ``text`` (and ``title``) in full, so a reviewed queue
+    is labelled data as LABELS.md defines it once a person adds a ``label``; its
+    evidence is addressed to those two fields (``"field": "text"`` or ``"title"``).
     """
 
-    def __init__(self, classifier, max_items: int = DEFAULT_MAX_ITEMS, text_field: str = "text") -> None:
+    def __init__(self, classifier, max_items: int = DEFAULT_MAX_ITEMS) -> None:
         if max_items < 1:
             raise ValueError(f"the review queue needs room for at least 1 note; found {max_items}")
         self.classifier = classifier
         self.max_items = max_items
-        self.text_field = text_field
         self.seen = 0
         self.queued = 0
         self._heap: list[tuple[float, int, dict[str, Any]]] = []
@@ -267,9 +269,7 @@ class ReviewQueue:
             "scores": {k: round(v, 4) for k, v in prediction.scores.items()},
             "reasons": signals.reasons(),
             "excerpt": excerpt(row.text, row.title),
-            "evidence": [
-                {**e.to_dict(), "field": "title" if e.field == "title" else self.text_field} for e in evidence
-            ],
+            "evidence": [e.to_dict() for e in evidence],
         }
         if row.title:
             entry["title"] = row.title

@@ -31,6 +31,7 @@ class OutputPlan:
         summary: where the JSON summary goes, or None.
         input_format: the input's format.
         output_format: the output's format.
+        review: where the review queue goes (``--review``), or None.
     """
 
     input: str
@@ -39,6 +40,7 @@ class OutputPlan:
     summary: str | None
     input_format: Format
     output_format: Format
+    review: str | None = None
 
 
 def default_errors_path(output: str | Path, input_path: str | Path) -> Path:
@@ -108,6 +110,7 @@ def plan_outputs(
     summary_path: str | Path | None = None,
     no_clobber: bool = False,
     mkdir: bool = False,
+    review_path: str | Path | None = None,
 ) -> OutputPlan:
     """Check a job's input and outputs before anything is read or written.
 
@@ -129,12 +132,16 @@ def plan_outputs(
     summary = str(summary_path) if summary_path is not None else None
     if summary == "-" and target == "-":
         raise OutputPathError("--summary-json - and the output would both go to stdout; give one of them a file path")
-    roles = {"the input": source, "-o/--output": target, "--errors": errors, "--summary-json": summary}
+    review = str(review_path) if review_path is not None else None
+    if review == "-":
+        raise OutputPathError("--review -: expected a file path for the review queue (JSON Lines)")
+    roles = {"the input": source, "-o/--output": target, "--errors": errors, "--summary-json": summary,
+             "--review": review}  # fmt: skip
     refuse_collisions(roles)
-    for role, path in (("output", target), ("errors file", errors), ("summary", summary)):
+    for role, path in (("output", target), ("errors file", errors), ("summary", summary), ("review queue", review)):
         if path is None or path == "-":
             continue
         check_output_path(path, role, mkdir=mkdir)
         if no_clobber and Path(path).exists():
             raise OutputPathError(f"{role} {path} exists (--no-clobber); nothing done")
-    return OutputPlan(source, target, errors, summary, in_fmt, out_fmt)
+    return OutputPlan(source, target, errors, summary, in_fmt, out_fmt, review)

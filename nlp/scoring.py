@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,20 +21,22 @@ from typing import Any
 from nlp.atomic import AtomicWriter
 from nlp.classifier import NoteClassifier, Prediction
 from nlp.errors import InputFormatError, RecordError
-from nlp.format_json import json_bytes, jsonl_line
+from nlp.format_json import jsonl_line
 from nlp.formats import Format, ReadOptions, WriteOptions
 from nlp.io import RecordWriter, read_records
-from nlp.model_folder import SPEC_FILE, sha256_file
 from nlp.records import (
     OUTPUT_KEY,
     TEXT_FIELDS,
     TextFieldError,
+    body_field,
     flatten,
     pick_text,
     probe_text_field,
     result_fields,
 )
+from nlp.review import DEFAULT_MAX_ITEMS, ReviewQueue, ReviewRow
 from nlp.score_paths import OutputPlan, default_errors_path, plan_outputs
+from nlp.score_summary import ScoreSummary, model_info, write_summary
 from nlp.selection import Counted, select_rows
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ class ScoreOptions:
         limit: read at most this many rows.
         sample: score a uniform random sample of this many rows (in input order).
         seed: the sample's random seed.
+        explain: add the evidence of each label with probability >= 0.2 (``--explain``,
+            :mod:`nlp.explain`); a ``notescore_evidence`` JSON column in CSV/Parquet.
+        review_path: also write the notes a person should check here (``--review``,
+            :mod:`nlp.review`; JSON Lines).
+        review_max: the most notes the review queue keeps.
 
     Raises:
-        ValueError: a prefix that is not a name, or a limit or sample below 1.
+        ValueError: a prefix that is not a name, or a limit, sample or review_max below 1.
     """
 
     input_format: Format | str | None = None
@@ -86,58 +92,17 @@ class ScoreOptions:
     limit: int | None = None
     sample: int | None = None
     seed: int | None = 0
+    explain: bool = False
+    review_path: str | Path | None = None
+    review_max: int = DEFAULT_MAX_ITEMS
 
     def __post_init__(self) -> None:
         if not _PREFIX.fullmatch(self.prefix or ""):
             raise ValueError(f"prefix {self.prefix!r}: expected a name of letters, digits, _ and -")
-        for name in ("limit", "sample"):
+        for name in ("limit", "sample", "review_max"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1; found {value}")
-
-
-@dataclass
-class ScoreSummary:
-    """What a scoring job did. ``rows_read == rows_scored + rows_failed`` always.
-
-    ``rows_seen`` counts the input rows read to draw a ``--sample`` (else it equals
-    ``rows_read``); ``stale_errors_removed`` names an errors file of an earlier run
-    that this clean run removed.
-    """
-
-    rows_read: int = 0
-    rows_scored: int = 0
-    rows_failed: int = 0
-    seconds: float = 0.0
-    labels: Counter = field(default_factory=Counter)
-    input: str = "-"
-    output: str = "-"
-    errors_path: str | None = None
-    stale_errors_removed: str | None = None
-    rows_seen: int = 0
-    model: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def rows_per_second(self) -> float:
-        """Scored rows per second of wall time."""
-        return self.rows_scored / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready data (what ``--summary-json`` writes)."""
-        return {
-            "input": self.input,
-            "output": self.output,
-            "errors": self.errors_path,
-            "stale_errors_removed": self.stale_errors_removed,
-            "rows_seen": self.rows_seen,
-            "rows_read": self.rows_read,
-            "rows_scored": self.rows_scored,
-            "rows_failed": self.rows_failed,
-            "labels": dict(sorted(self.labels.items())),
-            "seconds": round(self.seconds, 3),
-            "notes_per_second": round(self.rows_per_second, 2),
-            "model": self.model,
-        }
 
 
 class StrictModeError(RecordError):
@@ -168,6 +133,8 @@ def score_records(
     window: int = WINDOW,
     *,
     prefix: str = OUTPUT_KEY,
+    explain: bool = False,
+    review: ReviewQueue | None = None,
 ) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     """Score a stream of records, in order, window by window.
 
@@ -178,6 +145,8 @@ def score_records(
         title_field: see :func:`pick_text`.
         window: rows scored together (sorted by length inside).
         prefix: the key the results are added under.
+        explain: add each result's ``evidence`` (field names as in the record).
+        review: a queue offered every scored row.
 
     Yields:
         ``(line, scored record)`` with the results added under ``prefix``, or
@@ -187,7 +156,8 @@ def score_records(
         FieldCollisionError: a record already has the results' key or one of their
             flat columns (input fields are never overwritten).
     """
-    reserved = {prefix, *result_fields(prefix, classifier.labels)}
+    reserved = {prefix, *result_fields(prefix, classifier.labels, explain)}
+    scorer = _WindowScorer(classifier, prefix, explain, review, text_field)
     pending: list[tuple[int, Any, tuple[str, str | None] | None]] = []
     # Start small so the first rows come out (and start-up is short), then grow.
     size = min(64, window)
@@ -201,33 +171,46 @@ def score_records(
             except RecordError as err:
                 pending.append((line, err, None))
         if len(pending) >= size:
-            yield from _score_window(pending, classifier, prefix)
+            yield from scorer(pending)
             pending = []
             size = min(size * 4, window)
     if pending:
-        yield from _score_window(pending, classifier, prefix)
+        yield from scorer(pending)
 
 
-def _score_window(pending, classifier: NoteClassifier, prefix: str):
-    good = [(i, tt) for i, (_, _, tt) in enumerate(pending) if tt is not None]
-    predictions: dict[int, Prediction] = {}
-    if good:
-        texts = [t for _, (t, _) in good]
-        titles = [ti for _, (_, ti) in good]
-        for (i, _), prediction in zip(good, classifier.predict_many(texts, titles), strict=True):
-            predictions[i] = prediction
-    for i, (line, item, _) in enumerate(pending):
-        if i in predictions:
-            yield line, {**item, prefix: predictions[i].to_dict()}
-        else:
-            yield line, item
+@dataclass(frozen=True)
+class _WindowScorer:
+    """Scores one window of pending rows, explains and offers them to the review queue when asked."""
 
+    classifier: NoteClassifier
+    prefix: str
+    explain: bool = False
+    review: ReviewQueue | None = None
+    text_field: str | None = None
 
-def model_info(classifier: NoteClassifier) -> dict[str, str]:
-    """The model's name, folder and the SHA-256 of its ``notescore.json`` (which holds the hash of every file)."""
-    spec_file = Path(classifier.folder) / SPEC_FILE
-    digest = sha256_file(spec_file) if spec_file.is_file() else ""
-    return {"name": classifier.spec.name, "folder": str(classifier.folder), "sha256": digest}
+    def __call__(self, pending):
+        good = [(i, tt) for i, (_, _, tt) in enumerate(pending) if tt is not None]
+        predictions: dict[int, Prediction] = {}
+        if good:
+            texts = [t for _, (t, _) in good]
+            titles = [ti for _, (_, ti) in good]
+            found, outputs = self.classifier.predict_batch(texts, titles, self.explain)
+            if self.review is not None:
+                self.review.offer([ReviewRow(pending[i][0], pending[i][1], t, ti) for i, (t, ti) in good],
+                                  found, outputs)  # fmt: skip
+            predictions = dict(zip((i for i, _ in good), found, strict=True))
+        for i, (line, item, _) in enumerate(pending):
+            if i in predictions:
+                yield line, {**item, self.prefix: self._result(predictions[i], item)}
+            else:
+                yield line, item
+
+    def _result(self, prediction: Prediction, record: dict[str, Any]) -> dict[str, Any]:
+        out = prediction.to_dict(with_evidence=self.explain)
+        if self.explain:  # the body's evidence names the record's own body field
+            body = body_field(record, self.text_field) or "text"
+            out["evidence"] = [{**e, "field": "title" if e.get("field") == "title" else body} for e in out["evidence"]]
+        return out
 
 
 class _Writers:
@@ -239,7 +222,7 @@ class _Writers:
         self.output_key = prefix
         self.output = RecordWriter(
             plan.output, plan.output_format, lambda record: flatten(record, prefix), options=options.write,
-            columns=result_fields(prefix, labels), no_clobber=options.no_clobber,
+            columns=result_fields(prefix, labels, options.explain), no_clobber=options.no_clobber,
         )  # fmt: skip
         try:
             self.errors = AtomicWriter(plan.errors, no_clobber=options.no_clobber)
@@ -336,6 +319,7 @@ def score_file(
     plan = plan_outputs(
         input_path, output_path, input_format=opts.input_format, output_format=opts.output_format,
         errors_path=opts.errors_path, summary_path=opts.summary_path, no_clobber=opts.no_clobber, mkdir=opts.mkdir,
+        review_path=opts.review_path,
     )  # fmt: skip
     started = time.perf_counter()
     summary = ScoreSummary(input=plan.input, output=plan.output, model=model_info(classifier))
@@ -343,9 +327,14 @@ def score_file(
     rows = select_rows(counted, opts.limit, opts.sample, opts.seed)
     rows = probe_text_field(rows, opts.text_field, opts.title_field, plan.input)
     writers = _Writers(plan, opts, classifier.labels)
+    review = ReviewQueue(classifier, opts.review_max) if plan.review else None
     try:
-        results = score_records(rows, classifier, opts.text_field, opts.title_field, prefix=opts.prefix)
+        results = score_records(rows, classifier, opts.text_field, opts.title_field, prefix=opts.prefix,
+                                explain=opts.explain, review=review)  # fmt: skip
         _drain(results, writers, summary, opts.strict, on_progress)
+        if review is not None:
+            summary.review_entries = review.write(plan.review, no_clobber=opts.no_clobber)
+            summary.review_path, summary.review_candidates = plan.review, review.queued
         writers.finish(summary)
     except BaseException:
         writers.abort()
@@ -353,21 +342,11 @@ def score_file(
     summary.rows_seen = counted.count
     summary.seconds = time.perf_counter() - started
     if plan.summary:
-        _write_summary(plan.summary, summary, opts.no_clobber)
+        write_summary(plan.summary, summary, opts.no_clobber)
     if on_progress:
         on_progress(summary.rows_read, summary.rows_failed)
     log.info("scored %d of %d rows in %.1fs", summary.rows_scored, summary.rows_read, summary.seconds)
     return summary
-
-
-def _write_summary(path: str, summary: ScoreSummary, no_clobber: bool) -> None:
-    writer = AtomicWriter(path, no_clobber=no_clobber)
-    try:
-        writer.stream.write(json_bytes(summary.to_dict()) + b"\n")
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
 
 
 __all__ = [
@@ -378,6 +357,7 @@ __all__ = [
     "OutputPlan",
     "ScoreOptions",
     "ScoreSummary",
+    "model_info",
     "StrictModeError",
     "TextFieldError",
     "default_errors_path",

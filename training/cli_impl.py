@@ -56,6 +56,33 @@ def run_train(
     )
 
 
+def run_retrain(
+    added: list[str], out: Path, notes: Path | None, base: Path | None, real: bool, sets: list[str],
+    overrides: dict[str, Any], weight: float, quiet: bool = False,
+) -> str:  # fmt: skip
+    """The shipped recipe plus reviewed rows (``train --add``); returns a summary."""
+    _logging(quiet)
+    from training.config import build_config
+    from training.loop import retrain
+    from training.make_model import NOTES
+
+    # --set and the options override the recipe's settings, validated as TrainConfig fields.
+    named = {k: v for k, v in overrides.items() if v is not None}
+    config = build_config(None, sets, **named)
+    keys = {s.split("=", 1)[0].strip().replace("-", "_") for s in sets} | set(named)
+    settings = {k: getattr(config, k) for k in keys}
+    command = " ".join(["notescore train", *(f"--add {a}" for a in added), f"--out {out}"])
+    result = retrain(out, added, notes=notes or NOTES, base=base, real=real, settings=settings, weight=weight,
+                     command=command)  # fmt: skip
+    test = result["metrics"].get("notescore-notes test", {})
+    shown = f"test macro-F1 {test['macro_f1']:.4f}; " if "macro_f1" in test else ""
+    return (
+        f"added {result['added']} reviewed rows at weight {weight:g} ({result['unreviewed']} without a label "
+        f"skipped, {result['in_test']} already in the test split); {shown}model: {out}\n"
+        f"next: notescore evaluate {out} YOUR_HELD_OUT.jsonl --compare MODEL_BEFORE"
+    )
+
+
 def run_distill(
     teacher: Path, out: Path, layers: int, data: list[str], unlabelled: list[str], limit: int,
     dev: list[str] | None, sets: list[str], quiet: bool = False,

@@ -119,7 +119,7 @@ def test_the_heap_keeps_exactly_the_best_n_in_bounded_memory(cue_model):
 
 def test_entries_carry_what_a_reviewer_needs(cue_model, tmp_path):
     rows = _rows(40, seed=1)
-    queue = ReviewQueue(cue_model, max_items=DEFAULT_MAX_ITEMS, text_field="content")
+    queue = ReviewQueue(cue_model, max_items=DEFAULT_MAX_ITEMS)
     _offer_all(queue, cue_model, rows)
     entries = queue.entries()
     assert entries
@@ -132,7 +132,7 @@ def test_entries_carry_what_a_reviewer_needs(cue_model, tmp_path):
         assert len(e["excerpt"]) <= EXCERPT_CHARS
         for ev in e["evidence"]:
             source = row.title if ev["field"] == "title" else row.text
-            assert ev["field"] in ("title", "content") and source[ev["start"] : ev["end"]] == ev["text"]
+            assert ev["field"] in ("title", "text") and source[ev["start"] : ev["end"]] == ev["text"]
     assert any(e["evidence"] for e in entries)
     path = tmp_path / "queue.jsonl"
     assert queue.write(path) == len(entries)

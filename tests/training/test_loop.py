@@ -21,7 +21,7 @@ CUES = {
 }
 # A register the project's notes lack: a team's platform where ads say 加微信 and 团购.
 TEAM_CUES = {"sponsored": ["加微信领福利", "团购价私我"], "genuine": ["排队半小时", "味道一般"]}
-TINY = {"max_length": 32, "epochs": 3.0, "batch_size": 8, "lr": 1e-3, "eval_every": 10}
+TINY = {"max_length": 32, "epochs": 2.0, "batch_size": 8, "lr": 1e-3, "eval_every": 10}
 
 
 def _rows(n: int, cues: dict[str, list[str]], seed: int, prefix: str) -> list[dict]:
@@ -54,47 +54,53 @@ def project(tmp_path_factory):
 
 
 def test_the_weekly_loop(tmp_path, project):
-    from nlp import NoteClassifier
-    from nlp.compare import compare_files, format_comparison
+    """score --review → a person labels the queue → train --add → evaluate --compare, through the CLI."""
+    from typer.testing import CliRunner
+
+    from nlp.cli import app
     from nlp.model_folder import read_model_spec
-    from nlp.records import pick_text
-    from nlp.review import ReviewQueue, ReviewRow
-    from training.loop import retrain
     from training.make_model import Recipe, build
 
+    runner = CliRunner()
     notes, base = project
-    before = tmp_path / "before"
+    before = tmp_path / "before"  # the shipped model, as the tiny recipe builds it
     build(before, tmp_path / "work-before", Recipe(notes=notes, base=base, real=False, settings=TINY, compare=False))
     # The team's dump (its labels hidden from the model) and its own held-out rows.
-    dump = _rows(40, {**CUES, **TEAM_CUES}, 3, "team") + _rows(20, TEAM_CUES, 4, "more")
-    held_out = tmp_path / "held_out.jsonl"
+    truth = _rows(40, {**CUES, **TEAM_CUES}, 3, "team") + _rows(20, TEAM_CUES, 4, "more")
+    dump, queue, held_out = tmp_path / "dump.jsonl", tmp_path / "queue.jsonl", tmp_path / "held_out.jsonl"
+    _write(dump, [{k: v for k, v in r.items() if k != "label"} for r in truth])
     _write(held_out, _rows(30, TEAM_CUES, 5, "held"))
-    clf = NoteClassifier.load(before, keywords=False)
-    queue = ReviewQueue(clf, max_items=25)
-    hidden = [{k: v for k, v in r.items() if k != "label"} for r in dump]
-    rows = [ReviewRow(i + 1, r, *pick_text(r, i + 1)) for i, r in enumerate(hidden)]
-    preds, outputs = clf.predict_batch([r.text for r in rows], [r.title for r in rows])
-    queue.offer(rows, preds, outputs)
-    entries = queue.entries()
+    r = runner.invoke(app, ["score", str(dump), "-o", str(tmp_path / "scored.jsonl"), "--model", str(before),
+                            "--review", str(queue), "--review-max", "25"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "review queue: the best" in r.output
+    entries = [json.loads(line) for line in queue.read_text(encoding="utf-8").splitlines()]
     assert 0 < len(entries) <= 25
+    assert [e["priority"] for e in entries] == sorted((e["priority"] for e in entries), reverse=True)
     # A person labels the first 20 rows of the queue and leaves the rest.
     for entry in entries[:20]:
-        entry["label"] = dump[entry["line"] - 1]["label"]
-    reviewed = tmp_path / "queue.jsonl"
-    _write(reviewed, entries)
+        entry["label"] = truth[entry["line"] - 1]["label"]
+    _write(queue, entries)
     after = tmp_path / "after"
-    result = retrain(after, [reviewed], notes=notes, base=base, real=False, settings=TINY)
-    assert result["added"] == 20 and result["unreviewed"] == len(entries) - 20
+    r = runner.invoke(app, ["train", "--add", str(queue), "--out", str(after), "--notes", str(notes), "--base",
+                            str(base), "--no-real", "--epochs", "2", "--max-length", "32", "--batch-size", "8",
+                            "--lr", "1e-3", "--set", "eval_every=10", "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert f"added 20 reviewed rows at weight 2 ({len(entries) - 20} without a label skipped" in r.output
     spec = read_model_spec(after)
     added = [s for s in spec.provenance.sources if s.name.startswith("reviewed:queue")]
     assert [(s.rows, s.weight) for s in added] == [(20, 2.0)]
-    assert "--add" in spec.provenance.build_command and "faithfulness" in spec.metrics
-    report = compare_files(NoteClassifier.load(after, keywords=False), NoteClassifier.load(before, keywords=False),
-                           [str(held_out)])  # fmt: skip
+    assert spec.provenance.build_command.startswith("notescore train --add")
+    assert spec.training["settings"]["max_length"] == 32 and spec.training["settings"]["head"] == "two_signal"
+    assert "faithfulness" in spec.metrics and "Evidence (`--explain`)" in (after / "README.md").read_text()
+    report_path = tmp_path / "compare.json"
+    r = runner.invoke(app, ["evaluate", str(after), str(held_out), "--compare", str(before), "--json",
+                            str(report_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "before" in r.output and "after" in r.output and "labels changed on" in r.output
+    report = json.loads(report_path.read_text())
     assert report["before"]["overall"]["n"] == report["after"]["overall"]["n"] == 30
     assert report["after"]["overall"]["accuracy"] >= report["before"]["overall"]["accuracy"]
-    text = format_comparison(report)
-    assert "before" in text and "after" in text and "labels changed on" in text
 
 
 def test_reviewed_rows_skip_the_unlabelled_list_the_bad_and_keep_the_test_split_out(tmp_path):

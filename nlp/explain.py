@@ -48,6 +48,19 @@ MAX_PHRASE_CHARS = 8
 # A cue of the label counts as much as the note's strongest n-gram contribution, half over.
 CUE_BONUS = 0.5
 TITLE, BODY = "title", "text"
+# Words that carry grammar, not content: a span made only of them (and no cue) is tried last,
+# because "at my" or 的 explain nothing to a moderator even when they move a score. The
+# keyword stop lists are not used here: they also hold style words that are evidence
+# (honestly, obsessed, 说实话, 绝绝子).
+FUNCTION_WORDS = frozenset((
+    "a", "an", "the", "i", "me", "my", "we", "our", "you", "your", "he", "him", "his", "she", "her", "it", "its",
+    "they", "them", "their", "this", "that", "these", "those", "is", "am", "are", "was", "were", "be", "been",
+    "do", "does", "did", "have", "has", "had", "will", "would", "can", "could", "should", "to", "of", "in", "on",
+    "at", "by", "for", "from", "with", "as", "and", "or", "but", "so", "if", "then", "than", "not", "no", "too",
+    "very", "just",
+    *"的了是在也和就都而及与着或我你他她它们呢吧啊吗呀哦嘛",
+))  # fmt: skip
+FUNCTION_PENALTY = 0.5
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,9 @@ def candidate_spans(text: str, field: str, extractor: KeywordExtractor, cues: Cu
     def span(a: int, b: int) -> tuple[int, int]:
         return (a, b) if origin is None else (origin[a], origin[b - 1] + 1)
 
-    words = [(a, b) for w, a, b in extractor.words(norm) if any(ch.isalnum() for ch in w)]
+    # Words with a letter or digit; a lone Latin letter or digit ("I", the 4 of "4,100") says nothing.
+    words = [(a, b) for w, a, b in extractor.words(norm) if any(ch.isalnum() for ch in w) and not
+             (len(w) == 1 and w.isascii())]  # fmt: skip
     found: dict[tuple[int, int], set[str]] = {w: set() for w in words}
     for (a1, b1), (a2, b2) in zip(words, words[1:], strict=False):
         gap = norm[b1:a2]
@@ -114,6 +129,17 @@ def candidate_spans(text: str, field: str, extractor: KeywordExtractor, cues: Cu
         start, end = span(a, b)
         out.append(Candidate(field, start, end, norm[a:b], frozenset(labels)))
     return out
+
+
+def is_function_words(span: str) -> bool:
+    """Whether a span is made only of :data:`FUNCTION_WORDS` (Latin words, or single Chinese particles).
+
+    Example:
+        >>> is_function_words("at my"), is_function_words("的"), is_function_words("link in")
+        (True, True, False)
+    """
+    words = span.lower().split()
+    return bool(words) and all(w in FUNCTION_WORDS for w in words)
 
 
 def delete(text: str, start: int, end: int) -> str:
@@ -222,6 +248,8 @@ class Explainer:
                     scores[row, self.labels.index(label)] += CUE_BONUS
             # Without other signal, longer spans (more content) first.
             scores[row] += 0.01 * min(len(cand.norm), MAX_PHRASE_CHARS) / MAX_PHRASE_CHARS
+            if not cand.cue_labels and is_function_words(cand.norm):
+                scores[row] -= FUNCTION_PENALTY
         return scores
 
     def score_variants(self, variants: list[str], owners: list[int], outputs) -> np.ndarray:

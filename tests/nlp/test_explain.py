@@ -141,3 +141,19 @@ def test_the_packaged_cue_lexicon_loads():
     assert {c.category for c in cues.find("戳链接 #ad 仅剩3件 根治 研究表明 优惠码")} == {
         "call_to_action", "disclosure", "scarcity", "miracle", "statistic", "code",
     }  # fmt: skip
+
+
+def test_function_words_are_tried_last_and_lone_letters_not_at_all(classifier):
+    from nlp.cues import default_cues
+    from nlp.explain import candidate_spans, is_function_words
+    from nlp.keywords import default_extractor
+
+    assert is_function_words("at my") and is_function_words("的") and not is_function_words("link in")
+    assert not is_function_words("honestly") and not is_function_words("")
+    spans = {
+        c.norm for c in candidate_spans("I paid $4,100 at my sister's", "text", default_extractor(), default_cues())
+    }
+    assert "I" not in spans and "4" not in spans and "paid" in spans
+    p = classifier.predict("it was at my place and the serum smelled odd", explain=True)
+    picked = [e.text for e in p.evidence]
+    assert not any(is_function_words(t) for t in picked[:1])

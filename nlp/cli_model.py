@@ -93,15 +93,19 @@ def train(
     ] = None,
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", "-o", help="Checkpoint folder to write (with --add: the model folder)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Checkpoint folder to write (default: runs/notescore); with --add, the model "
+            "folder (default: runs/retrained).",
+        ),
     ] = None,
     add: Annotated[
         Optional[list[str]],
         typer.Option(
             "--add",
-            help="Retrain the shipped recipe (the project's notes, the real corpora where present, the same "
-            "settings) plus these reviewed rows (LABELS.md records, e.g. a --review queue with a label added; rows "
-            "without one are skipped), and export, calibrate and evaluate the model into --out. Repeatable.",
+            help="Retrain the shipped recipe plus these reviewed rows (LABELS.md records: a --review queue with "
+            "a label added; unlabelled rows are skipped) into the model folder --out. Repeatable.",
         ),
     ] = None,
     add_weight: Annotated[float, typer.Option("--add-weight", min=0.0, help="Loss weight of a reviewed row.")] = 2.0,

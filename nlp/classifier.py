@@ -155,7 +155,7 @@ class NoteClassifier:
         threads: int | None = None,
         batch_size: int = 32,
         keywords: bool = True,
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         thresholds: dict[str, float] | None = None,
     ) -> NoteClassifier:
         """Load a model folder (the shipped model when ``path`` is None).
@@ -168,7 +168,8 @@ class NoteClassifier:
             threads: inference threads; all cores when None.
             batch_size: notes per inference batch.
             keywords: also extract keywords in :meth:`predict`.
-            backend: the inference backend (``onnxruntime``).
+            backend: ``auto`` (OpenVINO when installed, else ONNX Runtime), ``onnxruntime``
+                or ``openvino`` (see :mod:`nlp.backends`).
             thresholds: per-label decision thresholds, e.g. ``{"sponsored": 0.7}``:
                 a label with a threshold is chosen only when its (calibrated)
                 probability reaches it (see :func:`nlp.probability.decide`).

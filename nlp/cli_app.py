@@ -88,14 +88,18 @@ def _root(
 
 
 def load_classifier(
-    model: Optional[Path], threads: Optional[int], batch_size: int, keywords: bool = True, thresholds=None
-):
-    """Load a model folder, or fail with one line (exit 1; exit 2 for a threshold of an unknown label)."""
+    model: Optional[Path], threads: Optional[int], batch_size: int, keywords: bool = True, thresholds=None,
+    backend: str = "auto",
+):  # fmt: skip
+    """Load a model folder, or fail with one line (exit 1; exit 2 for a bad threshold or backend name)."""
+    from nlp.backends import BACKEND_CHOICES
     from nlp.classifier import NoteClassifier
 
+    if backend not in BACKEND_CHOICES:
+        raise fail(f"--backend: expected one of {', '.join(BACKEND_CHOICES)}; found {backend!r}", EXIT_USAGE)
     try:
         return NoteClassifier.load(
-            model, threads=threads, batch_size=batch_size, keywords=keywords, thresholds=thresholds
+            model, threads=threads, batch_size=batch_size, keywords=keywords, thresholds=thresholds, backend=backend
         )
     except NotescoreError as exc:
         raise fail(str(exc)) from exc

@@ -210,7 +210,15 @@ def export(
         Optional[list[str]],
         typer.Option("--dev", help="Labelled notes for the parity check [default: the checkpoint's dev set]."),
     ] = None,
-    quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="Dynamic int8 quantisation.")] = True,
+    quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="int8 quantisation.")] = True,
+    int8: Annotated[
+        str,
+        typer.Option(
+            "--int8",
+            help="static: activations calibrated once (scores independent of batch neighbours, ONNX Runtime and "
+            "OpenVINO); dynamic: per-batch activation scales.",
+        ),
+    ] = "static",
     trim: Annotated[
         bool, typer.Option("--trim/--no-trim", help="Keep only the vocabulary rows the model needs.")
     ] = True,
@@ -220,9 +228,11 @@ def export(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Export a checkpoint to ONNX (+ int8), with a parity report in notescore.json."""
+    if int8 not in ("static", "dynamic"):
+        raise typer.BadParameter(f"expected static or dynamic; found {int8!r}", param_hint="--int8")
     impl = _training()
     try:
-        result = impl.run_export(checkpoint, out, dev, quantize, trim, quiet, name)
+        result = impl.run_export(checkpoint, out, dev, quantize, trim, quiet, name, int8)
     except NotescoreError as exc:
         raise fail(str(exc)) from exc
     typer.echo(result, err=True)
@@ -252,6 +262,7 @@ def evaluate(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1)] = None,
+    backend: Annotated[str, typer.Option(help="Inference backend: auto, onnxruntime or openvino.")] = "auto",
 ) -> None:
     """Accuracy, macro-F1, per-label P/R/F1, confusion matrix and predicted-label distribution, per source."""
     from nlp.evaluation import evaluate_files, format_report
@@ -260,8 +271,8 @@ def evaluate(
         raise typer.BadParameter("--compare needs labelled files (DATA) to compare the models on", param_hint="DATA")
     if not data and not panel:
         raise typer.BadParameter("give labelled files to evaluate on, or --panel (or both)", param_hint="DATA")
-    classifier = load_classifier(model, threads, batch_size, keywords=False)
-    other = load_classifier(compare, threads, batch_size, keywords=False) if compare is not None else None
+    classifier = load_classifier(model, threads, batch_size, keywords=False, backend=backend)
+    other = load_classifier(compare, threads, batch_size, keywords=False, backend=backend) if compare else None
     report: dict = {}
     try:
         if data and other is not None:

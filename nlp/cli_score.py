@@ -108,6 +108,8 @@ _HELP = {
     "csv_raw": "Write CSV/TSV cells as they are: no ' before =, +, -, @ (formula neutralisation off).",
     "batch_size": "Notes per inference batch.",
     "threads": "Inference threads (default: all cores).",
+    "backend": "Inference backend: auto (OpenVINO when installed, else ONNX Runtime), onnxruntime or openvino "
+    "(pip install 'notescore[openvino]').",
     "quiet": "No progress bar or summary.",
     "explain": "Add the evidence of each label with probability >= 0.2: the spans whose deletion lowers it "
     '("evidence" in the results; a notescore_evidence JSON column in CSV/Parquet). About 2.5x slower.',
@@ -142,6 +144,7 @@ def score(
     csv_raw: Annotated[bool, typer.Option("--csv-raw", help=_HELP["csv_raw"])] = False,
     batch_size: Annotated[int, typer.Option(min=1, help=_HELP["batch_size"])] = 32,
     threads: Annotated[Optional[int], typer.Option(min=1, help=_HELP["threads"])] = None,
+    backend: Annotated[str, typer.Option(help=_HELP["backend"])] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_HELP["quiet"])] = False,
     explain: Annotated[bool, typer.Option("--explain", help=_HELP["explain"])] = False,
     threshold: Annotated[
@@ -175,7 +178,7 @@ def score(
         raise fail(str(exc), EXIT_USAGE) from exc
     with _sigterm_raises():
         try:
-            classifier = load_classifier(model, threads, batch_size, thresholds=thresholds)
+            classifier = load_classifier(model, threads, batch_size, thresholds=thresholds, backend=backend)
             summary = _run(input, output, classifier, options, quiet)
         except _Terminated:
             raise fail("terminated (SIGTERM): stopped; temporary files removed", EXIT_TERMINATED) from None

@@ -109,7 +109,7 @@ def run_distill(
 
 def run_export(
     checkpoint: Path, out: Path, dev: list[str] | None, quantize: bool, trim: bool, quiet: bool = False,
-    name: str | None = None,
+    name: str | None = None, int8: str = "static",
 ) -> str:  # fmt: skip
     """Export a checkpoint; returns a summary of the parity report."""
     _logging(quiet)
@@ -118,9 +118,9 @@ def run_export(
     from training.export import export_model
 
     notes = load_notes(dev, read_checkpoint_meta(checkpoint).labels) if dev else None
-    command = f"notescore export {checkpoint} {out}" + ("" if quantize else " --no-quantize")
+    command = f"notescore export {checkpoint} {out}" + (f" --int8 {int8}" if quantize else " --no-quantize")
     report = export_model(checkpoint, out, dev_notes=notes, quantize=quantize, trim=trim,
-                          name=name or out.name, build_command=command)  # fmt: skip
+                          name=name or out.name, build_command=command, int8=int8)  # fmt: skip
     parity = report["parity"]
     shown = ", ".join(f"{k}: {v:.4g}" for k, v in parity.items() if isinstance(v, float))
     return f"exported to {out} ({report['folder_mb']:.1f} MB)\n{shown}"

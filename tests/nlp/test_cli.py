@@ -247,3 +247,13 @@ def test_messages_say_things_once(tmp_path, tiny_model):
         assert not re.search(r"\b(\w+) \1\b", text), text
         assert not re.search(r"(line \d+): \1", text), text
         assert not re.search(r"line \d+: line \d+", text), text
+
+
+def test_backend_option(tmp_path, tiny_model):
+    src = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "o.jsonl"), "--model", str(tiny_model),
+                            "--backend", "tensorrt"])  # fmt: skip
+    assert r.exit_code == 2 and "--backend: expected one of auto, onnxruntime, openvino" in r.output
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "o.jsonl"), "--model", str(tiny_model),
+                            "--backend", "onnxruntime", "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output

@@ -134,7 +134,7 @@ def test_export_folder_loads_and_reports_parity(exported, checkpoint):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # temp folders gone
     spec = read_model_spec(out)
     assert spec.name == "tiny-export"
-    assert spec.quantization in ("gather", "gather_ffn_down_fp32", "matmul_only_ffn_down_fp32")
+    assert spec.quantization in ("static", "static_ffn_down_fp32")  # NNCF QDQ, activations calibrated once
     parity = spec.parity
     assert parity["fp32_vs_torch_max_abs_dprob"] <= 1e-4
     assert parity["int8_vs_fp32_agreement"] >= 0.99
@@ -159,6 +159,25 @@ UNSEEN = [
     "我在家里用了一个月，效果一般",
     "权威研究说瘦了十斤是谣言",
 ]
+
+
+def test_static_int8_scores_do_not_depend_on_the_batch(exported):
+    from nlp import NoteClassifier
+
+    out, _ = exported
+    texts = TEXTS + UNSEEN
+    alone = NoteClassifier.load(out, threads=1, keywords=False, batch_size=1).predict_proba(texts)
+    together = NoteClassifier.load(out, threads=1, keywords=False, batch_size=32).predict_proba(texts)
+    reversed_ = NoteClassifier.load(out, threads=1, keywords=False, batch_size=32).predict_proba(texts[::-1])[::-1]
+    assert np.abs(alone - together).max() <= 1e-3
+    assert np.abs(alone - reversed_).max() <= 1e-3
+
+
+def test_dynamic_int8_is_still_available(checkpoint, tmp_path):
+    from nlp import read_model_spec
+
+    export_model(checkpoint, tmp_path / "dyn", top_n=5, int8="dynamic")
+    assert read_model_spec(tmp_path / "dyn").quantization.startswith("dynamic_")
 
 
 def test_int8_labels_agree_with_torch(exported, checkpoint):
@@ -305,3 +324,32 @@ def test_trim_bpe_keeps_merges_of_kept_tokens(tmp_path):
     assert small.get_vocab_size() == len(old_ids) < full.get_vocab_size()
     for text in TEXTS[:6]:  # texts whose tokens were kept tokenise exactly as before
         assert [old_ids[i] for i in small.encode(text).ids] == full.encode(text).ids
+
+
+def test_openvino_reads_the_same_folder_batch_invariant_and_close_to_onnxruntime(exported):
+    pytest.importorskip("openvino")
+    from nlp import NoteClassifier
+
+    out, _ = exported
+    texts = TEXTS + UNSEEN
+    ort = NoteClassifier.load(out, threads=1, keywords=False, backend="onnxruntime").predict_proba(texts)
+    ov = [NoteClassifier.load(out, threads=1, keywords=False, backend="openvino", batch_size=b) for b in (1, 32)]
+    alone, together = ov[0].predict_proba(texts), ov[1].predict_proba(texts)
+    assert ov[0].backend.name == "openvino" and ov[0].backend.labels == tuple(LABELS)
+    assert np.abs(alone - together).max() <= 1e-3
+    assert np.abs(alone - ov[1].predict_proba(texts[::-1])[::-1]).max() <= 1e-3
+    assert np.mean(alone.argmax(1) == ort.argmax(1)) >= 0.9 and np.abs(alone - ort).max() < 0.1
+
+
+def test_backend_auto_and_unknown(exported, monkeypatch):
+    import importlib.util
+
+    from nlp.backends import choose_backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    assert choose_backend("auto") == "onnxruntime"
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert choose_backend("auto") == ("openvino" if real("openvino") else "onnxruntime")
+    with pytest.raises(ValueError, match="unknown backend"):
+        choose_backend("tensorrt")

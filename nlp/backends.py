@@ -194,8 +194,19 @@ def choose_backend(name: str = "auto") -> str:
 def load_backend(name: str, path: Path, threads: int | None) -> OnnxRuntimeBackend | OpenVinoBackend:
     """Create the named backend (or the one ``auto`` picks) for a graph.
 
+    ``auto`` falls back to ONNX Runtime, with a log line, when OpenVINO cannot read
+    the graph (dynamic int8 graphs use ONNX Runtime's own fused operators).
+
     Raises:
         ValueError: an unknown backend name.
         MissingDependencyError: the backend's package is not installed.
+        ModelFormatError: the chosen backend cannot load the graph.
     """
-    return BACKENDS[choose_backend(name)](path, threads)
+    chosen = choose_backend(name)
+    if name != "auto" or chosen == "onnxruntime":
+        return BACKENDS[chosen](path, threads)
+    try:
+        return OpenVinoBackend(path, threads)
+    except ModelFormatError as exc:
+        log.info("OpenVINO cannot run %s; using ONNX Runtime (%s)", path.name, str(exc).splitlines()[-1])
+        return OnnxRuntimeBackend(path, threads)

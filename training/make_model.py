@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.errors import NotescoreError
+from training.ship import STUDENT_LAYERS
 
 log = logging.getLogger("training")
 
@@ -72,6 +73,8 @@ class Recipe:
         reuse: reuse ``WORK/checkpoint`` when it exists (no training).
         compare: evaluate the model being replaced on the panel too.
         command: the build command recorded in the folder.
+        student_layers: distil a student with this many layers and ship it if it meets the bar
+            (:mod:`training.ship`); 0 ships the teacher.
     """
 
     notes: Path = NOTES
@@ -84,6 +87,7 @@ class Recipe:
     reuse: bool = False
     compare: bool = True
     command: str = BUILD_COMMAND
+    student_layers: int = 0
 
     def split(self, name: str) -> Path:
         """The file of one split of the project's notes."""
@@ -167,7 +171,7 @@ def precedence_slice(notes: list) -> list:
     return [n for n in notes if (n.label == "possibly_false" and n.promo) or n.subtype == "debunk"]
 
 
-def evaluate_model(clf, shared: Path | None, notes: Path = NOTES) -> dict[str, Any]:
+def evaluate_model(clf, shared: Path | None, notes: Path = NOTES, faithful: bool = True) -> dict[str, Any]:
     """The project's test split (+ precedence slice), the real-text panel, calibration on both,
     and the faithfulness of ``--explain`` on the test split."""
     import numpy as np
@@ -191,8 +195,9 @@ def evaluate_model(clf, shared: Path | None, notes: Path = NOTES) -> dict[str, A
         panel_probs = np.concatenate([p for row, _, p in kept if row.target is not None and len(p)])
         sets["real-text panel (rows with a target)"] = (panel_notes, panel_probs)
     evaluation["calibration"] = calibration.report(clf.labels, clf.temperature, sets)
-    log.info("faithfulness of --explain on the test split")
-    evaluation["faithfulness"] = faithfulness(clf, test_notes)
+    if faithful:
+        log.info("faithfulness of --explain on the test split")
+        evaluation["faithfulness"] = faithfulness(clf, test_notes)
     return evaluation
 
 
@@ -234,25 +239,24 @@ def finish_folder(
 def build(out: Path, work: Path, recipe: Recipe = Recipe()) -> dict[str, Any]:
     """Train, export and evaluate a model by ``recipe`` (the shipped model's by default) into ``out``.
 
+    With ``recipe.student_layers`` the teacher is exported and evaluated beside a distilled
+    student, and the student ships when it meets the bar of :func:`training.ship.student_bar`.
+
     Returns:
         The metrics recorded in the folder's ``notescore.json``.
 
     Raises:
         LabelledDataError: the notes folder lacks a split, or rows cannot be used.
     """
-    from nlp import NoteClassifier
     from nlp.model_folder import read_checkpoint_meta, read_model_spec
     from training.base_model import ensure_base
-    from training.calibration import fit_folder
     from training.config import build_config
     from training.corpora import shared_data_dir
-    from training.export import export_model
     from training.train import train
 
     started = time.perf_counter()
     recipe.check()
     work.mkdir(parents=True, exist_ok=True)
-    base = recipe.base or ensure_base()
     config = build_config(None, [], **{**SETTINGS, **recipe.settings})
     config.source_weights = {name: SOURCE_WEIGHT for name in TRAIN_SOURCES}
     config.source_weights.update({n.source: recipe.added_weight for n in recipe.added})
@@ -264,16 +268,16 @@ def build(out: Path, work: Path, recipe: Recipe = Recipe()) -> dict[str, Any]:
     checkpoint = work / "checkpoint"
     if recipe.reuse and (checkpoint / "training_meta.json").is_file():
         log.info("reusing the checkpoint in %s", checkpoint)
-        train_seconds = read_checkpoint_meta(checkpoint).seconds
     else:
-        train(config, train_notes, dev_notes, checkpoint, base, sources)
-        train_seconds = 0.0
-    heldout = [n.text for n in own_notes("test", config.labels, recipe.notes)]
+        train(config, train_notes, dev_notes, checkpoint, recipe.base or ensure_base(), sources)
+    train_seconds = read_checkpoint_meta(checkpoint).seconds if recipe.reuse else 0.0
+    texts = [n.text for n in train_notes if n.label is not None]
     tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    export_model(checkpoint, tmp, heldout_texts=heldout, name=out.name, build_command=recipe.command)
-    fit_folder(tmp, dev_notes)
-    evaluation = evaluate_model(NoteClassifier.load(tmp), shared, recipe.notes)
+    evaluation = export_and_evaluate(checkpoint, tmp, out.name, dev_notes, texts, shared, recipe,
+                                     faithful=not recipe.student_layers)  # fmt: skip
+    if recipe.student_layers:
+        evaluation = ship_student_or_teacher(tmp, work, config, (train_notes, dev_notes, texts), shared, recipe,
+                                             evaluation)  # fmt: skip
     if before is not None:
         evaluation["panel (previous model)"] = before
     # With --reuse-checkpoint the training time is the checkpoint's own.
@@ -284,6 +288,55 @@ def build(out: Path, work: Path, recipe: Recipe = Recipe()) -> dict[str, Any]:
     tmp.rename(out)
     log.info("model written to %s in %.0f min", out, (time.perf_counter() - started) / 60)
     return read_model_spec(out).metrics
+
+
+def export_and_evaluate(checkpoint: Path, folder: Path, name: str, dev_notes: list, calibration_texts: list[str],
+                        shared: Path | None, recipe: Recipe, faithful: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Export (static int8) into ``folder``, fit the calibration on dev, evaluate (test split, panel)."""
+    from nlp import NoteClassifier
+    from training.calibration import fit_folder
+    from training.export import export_model
+
+    shutil.rmtree(folder, ignore_errors=True)
+    from nlp.model_folder import LABELS
+
+    heldout = [n.text for n in own_notes("test", LABELS, recipe.notes)]
+    export_model(checkpoint, folder, heldout_texts=heldout, name=name, build_command=recipe.command,
+                 calibration_texts=calibration_texts)  # fmt: skip
+    fit_folder(folder, dev_notes)
+    return evaluate_model(NoteClassifier.load(folder), shared, recipe.notes, faithful=faithful)
+
+
+def ship_student_or_teacher(folder: Path, work: Path, config, data: tuple, shared: Path | None, recipe: Recipe,
+                            teacher_eval: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Distil a student, evaluate it, and leave in ``folder`` what ships; returns that model's evaluation."""
+    from training.ship import build_student, student_bar
+
+    train_notes, dev_notes, texts = data
+    teacher_folder = work / "teacher-model"
+    shutil.rmtree(teacher_folder, ignore_errors=True)
+    shutil.copytree(folder, teacher_folder)  # the teacher, kept beside the build (documented rebuild)
+    student = work / "student"
+    if recipe.reuse and (student / "training_meta.json").is_file():
+        log.info("reusing the student checkpoint in %s", student)
+    else:
+        build_student(work / "checkpoint", student, config, train_notes, dev_notes, shared, recipe.student_layers)
+    student_folder = work / "student-model"
+    student_eval = export_and_evaluate(student, student_folder, folder.name.removesuffix(".partial"), dev_notes,
+                                       texts, shared, recipe)  # fmt: skip
+    bar = student_bar(teacher_eval, student_eval)
+    log.info("student vs teacher: %s", bar)
+    teacher_summary = {k: v for k, v in teacher_eval.items() if k in ("notescore-notes test", "panel")}
+    if bar["ships"]:
+        shutil.rmtree(folder)
+        shutil.move(str(student_folder), str(folder))
+        return {**student_eval, "student vs teacher": bar, "teacher": teacher_summary}
+    from nlp import NoteClassifier
+    from training.faithfulness import faithfulness
+
+    test_notes = own_notes("test", config.labels, recipe.notes)
+    return {**teacher_eval, "student vs teacher": bar, "faithfulness": faithfulness(NoteClassifier.load(folder),
+                                                                                    test_notes)}  # fmt: skip
 
 
 def refresh_card(folder: Path) -> Path:
@@ -299,10 +352,8 @@ def refresh_card(folder: Path) -> Path:
 
 def headlines(evaluation: dict[str, Any]) -> dict[str, Any]:
     """The metrics of an evaluation that go into notescore.json (the previous model's panel stays out)."""
-    from training.model_card import NOT_ACCURACY
-
     out = {name: headline(report) for name, report in evaluation.items()
-           if not name.startswith("panel") and name not in NOT_ACCURACY}  # fmt: skip
+           if isinstance(report, dict) and "overall" in report}  # fmt: skip
     if "faithfulness" in evaluation:
         f = evaluation["faithfulness"]
         out["faithfulness"] = {k: f[k] for k in ("n", "with_evidence", "evidence_lowers", "random_lowers", "passed")}
@@ -310,6 +361,8 @@ def headlines(evaluation: dict[str, Any]) -> dict[str, Any]:
         out["panel"] = {r["name"]: {"n": r["n"], "expected_rate": round(r["expected_rate"], 4), "passed": r["passed"],
                                     "distribution": {k: round(v, 4) for k, v in r["distribution"].items()}}
                         for r in evaluation["panel"]}  # fmt: skip
+    if "student vs teacher" in evaluation:
+        out["student vs teacher"] = evaluation["student vs teacher"]
     return out
 
 
@@ -339,6 +392,9 @@ def main() -> None:
     parser.add_argument("--reuse-checkpoint", action="store_true", help="skip training when WORK/checkpoint exists")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override a setting key=value")
     parser.add_argument("--no-compare", action="store_true", help="skip the panel of the model being replaced")
+    parser.add_argument("--student-layers", type=int, default=STUDENT_LAYERS,
+                        help="distil a student with this many layers and ship it if it keeps the teacher's accuracy "
+                        "(0: ship the 12-layer teacher)")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # its quantiser logs every tensor at INFO
@@ -349,7 +405,8 @@ def main() -> None:
     for item in args.sets:
         key, _, value = item.partition("=")
         settings[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
-    recipe = Recipe(real=not args.no_real, settings=settings, reuse=args.reuse_checkpoint, compare=not args.no_compare)
+    recipe = Recipe(real=not args.no_real, settings=settings, reuse=args.reuse_checkpoint, compare=not args.no_compare,
+                    student_layers=args.student_layers)  # fmt: skip
     try:
         metrics = build(args.out, args.work, recipe)
     except NotescoreError as exc:

@@ -132,7 +132,7 @@ def _calibration_section(spec: ModelSpec, evaluation: dict[str, Any]) -> list[st
 
 
 # Evaluation entries that are not accuracy reports (they have their own sections).
-NOT_ACCURACY = ("calibration", "faithfulness")
+NOT_ACCURACY = ("calibration", "faithfulness", "student vs teacher", "teacher")
 
 
 def _evaluation_section(evaluation: dict[str, Any], spec: ModelSpec | None = None) -> list[str]:
@@ -151,7 +151,27 @@ def _evaluation_section(evaluation: dict[str, Any], spec: ModelSpec | None = Non
         "",
         *(_calibration_section(spec, evaluation) if spec is not None else []),
         *_faithfulness_section(evaluation),
+        *_student_section(evaluation),
     ]
+
+
+def _student_section(evaluation: dict[str, Any]) -> list[str]:
+    bar = evaluation.get("student vs teacher")
+    if not bar:
+        return []
+    verdict = "the student ships" if bar["ships"] else "the student missed it, so the 12-layer teacher ships"
+    lines = [
+        "### Student and teacher",
+        "",
+        f"A student distilled from the 12-layer teacher ships when it keeps the teacher's accuracy ({bar['rule']}): "
+        f"{verdict}.",
+        "",
+        "| check | teacher | student | kept |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [f"| {c['what']} | {c['teacher']:.3f} | {c['student']:.3f} | {'yes' if c['ok'] else 'no'} |"
+              for c in bar["checks"]]  # fmt: skip
+    return [*lines, ""]
 
 
 def _faithfulness_section(evaluation: dict[str, Any]) -> list[str]:

@@ -79,3 +79,23 @@ def test_card_metric_reproduces_on_the_test_split():
     recorded = read_model_spec(MODEL).metrics["notescore-notes test"]
     assert abs(report["overall"]["macro_f1"] - recorded["macro_f1"]) < 1e-3
     assert report["overall"]["macro_f1"] >= 0.90
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_scores_do_not_depend_on_the_batch(backend):
+    """Issue 12: a note's scores alone, in a batch of 32 and in reversed order agree within 1e-3."""
+    import numpy as np
+
+    from nlp.records import read_labelled
+
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    test = Path(__file__).resolve().parents[1] / "data" / "notes" / "test.jsonl"
+    texts = [n.text for n in read_labelled([str(test)], read_model_spec(MODEL).labels)][:96]
+    batched = NoteClassifier.load(MODEL, keywords=False, backend=backend, batch_size=32)
+    alone = NoteClassifier.load(MODEL, keywords=False, backend=backend, batch_size=1)
+    in_order = batched.predict_proba(texts)
+    reversed_order = batched.predict_proba(texts[::-1])[::-1]
+    one_by_one = alone.predict_proba(texts)
+    assert np.abs(in_order - reversed_order).max() <= 1e-3
+    assert np.abs(in_order - one_by_one).max() <= 1e-3

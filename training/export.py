@@ -345,9 +345,7 @@ def verify_folder(stage: Path, texts: list[str], expected: np.ndarray, threads: 
     """
     from nlp.classifier import NoteClassifier
 
-    clf = NoteClassifier.load(
-        stage, threads=threads, batch_size=RUNTIME_BATCH, keywords=False, backend="onnxruntime"
-    )
+    clf = NoteClassifier.load(stage, threads=threads, batch_size=RUNTIME_BATCH, keywords=False, backend="onnxruntime")
     loaded = np.exp(clf.transformer_logits(texts).astype(np.float64))
     delta = max_delta(loaded, expected)
     if agreement(loaded, expected) < 1.0 or delta > 1e-3:
@@ -570,9 +568,7 @@ def runtime_metrics(stage: Path, notes: Sequence[LabelledNote], threads: int, de
     from nlp.classifier import NoteClassifier
     from nlp.model_folder import update_model_spec
 
-    clf = NoteClassifier.load(
-        stage, threads=threads, batch_size=RUNTIME_BATCH, keywords=False, backend="onnxruntime"
-    )
+    clf = NoteClassifier.load(stage, threads=threads, batch_size=RUNTIME_BATCH, keywords=False, backend="onnxruntime")
     export = dict(clf.spec.metrics["export"])
     if clf.has_ngram:
         export["blended_with_ngram"] = headline(notes, clf.predict_proba([n.text for n in notes]), clf.labels)

@@ -160,23 +160,14 @@ class _Timers:
         setattr(owner, name, wrapper)
 
 
-def run_cli(args: dict) -> dict:
-    """`notescore score` in this process, timed from the outside.
-
-    Wrapped (class attributes, before the command runs): NoteClassifier.load
-    (load), NoteEncoder.token_ids (tokenise), NoteClassifier.logits (inference:
-    padding + ONNX Runtime), NgramModel.logits (n-gram), KeywordExtractor.extract
-    (keywords) and KeywordExtractor._load (jieba/lexicon loading, inside the first
-    extract call), count_rows (the progress bar's row count: I/O). What is left of
-    score_file's wall time is reading, JSON parsing, record handling and writing.
-    """
+def _instrument() -> _Timers:
+    """Wrap the library's stages (class attributes, before the command runs) with timers; see run_cli."""
     import nlp.classifier as classifier
     import nlp.encoding as encoding
     import nlp.io as nio
     import nlp.keywords as keywords
     import nlp.ngram as ngram
     import nlp.scoring as scoring
-    from nlp.cli import main
 
     timers = _Timers()
     timers.marks["imported"] = time.monotonic()
@@ -208,6 +199,22 @@ def run_cli(args: dict) -> dict:
         return summary
 
     scoring.score_file = timed_score_file
+    return timers
+
+
+def run_cli(args: dict) -> dict:
+    """`notescore score` in this process, timed from the outside.
+
+    Wrapped (class attributes, before the command runs): NoteClassifier.load
+    (load), NoteEncoder.token_ids (tokenise), NoteClassifier.logits (inference:
+    padding + ONNX Runtime), NgramModel.logits (n-gram), KeywordExtractor.extract
+    (keywords) and KeywordExtractor._load (jieba/lexicon loading, inside the first
+    extract call), count_rows (the progress bar's row count: I/O). What is left of
+    score_file's wall time is reading, JSON parsing, record handling and writing.
+    """
+    from nlp.cli import main
+
+    timers = _instrument()
     argv = ["notescore", "score", args["input"], "-o", args["output"], "--model", args["model"], "-q"]
     if args.get("batch_size"):
         argv += ["--batch-size", str(args["batch_size"])]

@@ -44,24 +44,24 @@ def _row(rows, layers: int, backend: str, precision: str) -> dict[str, Any] | No
 
 
 def student_vs_teacher(rows: list[dict[str, Any]], shipped_folder: str) -> list[dict[str, Any]]:
-    """The shipped model against each deeper trained model, both on ONNX Runtime at the shipped precision."""
-    shipped = next((r for r in rows if r.get("folder") == shipped_folder and r["backend"] == "onnxruntime"
-                    and "test" in r), None)  # fmt: skip
-    if shipped is None:
-        return []
+    """The shallowest trained model against each deeper one, on ONNX Runtime at the shipped file's precision."""
+    shipped = next((r for r in rows if r.get("folder") == shipped_folder), None)
+    precision = shipped["precision"] if shipped else "int8 static"
+    depths = sorted({r["layers"] for r in rows if r["trained"] and "test" in r})
+    student = _row(rows, depths[0], "onnxruntime", precision) if depths else None
     out = []
-    for depth in sorted({r["layers"] for r in rows if r["trained"] and r["layers"] > shipped["layers"]}):
-        other = _row(rows, depth, "onnxruntime", shipped["precision"])
-        if other is None:
+    for depth in depths[1:]:
+        teacher = _row(rows, depth, "onnxruntime", precision)
+        if student is None or teacher is None:
             continue
         slices = []
-        if isinstance(shipped.get("panel"), list) and isinstance(other.get("panel"), list):
-            for a, b in zip(shipped["panel"], other["panel"], strict=True):
+        if isinstance(student.get("panel"), list) and isinstance(teacher.get("panel"), list):
+            for a, b in zip(student["panel"], teacher["panel"], strict=True):
                 slices.append({"name": a["name"], "student": a["expected_rate"], "teacher": b["expected_rate"],
                                "delta": a["expected_rate"] - b["expected_rate"]})  # fmt: skip
-        out.append({"student": shipped["key"], "teacher": other["key"], "precision": shipped["precision"],
-                    "f1_student": shipped["test"]["macro_f1"], "f1_teacher": other["test"]["macro_f1"],
-                    "f1_delta": shipped["test"]["macro_f1"] - other["test"]["macro_f1"], "panel": slices})  # fmt: skip
+        f1s, f1t = student["test"]["macro_f1"], teacher["test"]["macro_f1"]
+        out.append({"student": student["key"], "teacher": teacher["key"], "precision": precision,
+                    "f1_student": f1s, "f1_teacher": f1t, "f1_delta": f1s - f1t, "panel": slices})  # fmt: skip
     return out
 
 

@@ -159,3 +159,24 @@ def test_render_one_table_with_flags_skips_and_targets(tmp_path):
     table.update_readme(text, result, readme)
     body = readme.read_text()
     assert "STALE" not in body and "cpu flags" in body and body.endswith("tail\n")
+
+
+def test_student_vs_teacher_compares_the_shipped_precision_per_panel_slice(tmp_path):
+    def panel(rate):
+        return [{"name": "slice", "expected_rate": rate, "passed": True, "target": 0.8, "n": 10}]
+
+    rows = [
+        _row(tmp_path, "4L/onnxruntime/fp32", 4, "onnxruntime", "fp32", [[1, 0, 0]], test={"macro_f1": 0.99},
+             panel=panel(0.99)),
+        _row(tmp_path, "4L/onnxruntime/int8 static", 4, "onnxruntime", "int8 static", [[1, 0, 0]],
+             folder="/m/shipped", test={"macro_f1": 0.90}, panel=panel(0.80)),
+        _row(tmp_path, "12L/onnxruntime/int8 static", 12, "onnxruntime", "int8 static", [[1, 0, 0]],
+             test={"macro_f1": 0.905}, panel=panel(0.85)),
+    ]  # fmt: skip
+    (cmp,) = analysis.student_vs_teacher(rows, "/m/shipped")
+    assert cmp["precision"] == "int8 static" and cmp["f1_delta"] == pytest.approx(-0.005)
+    assert cmp["panel"][0]["delta"] == pytest.approx(-0.05)
+    result = _result(False, 1.0, 1.0, rows)
+    result["student_vs_teacher"] = [cmp]
+    quality = next(t for t in analysis.targets(result) if t["target"].startswith("student vs teacher"))
+    assert quality["met"] is False and "slice -0.050" in quality["value"]

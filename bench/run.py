@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=25.0,
         help="skip scaling sizes that would end the run past this many minutes (0: no limit)",
     )
+    p.add_argument("--prepare-only", action="store_true", help="export the rows' folders into bench/work and stop")
     p.add_argument("--update-readme", action="store_true", help="rewrite bench/README.md's results block")
     p.add_argument("--render", type=Path, help="print the tables of a results JSON (with --update-readme, write them)")
     return p.parse_args(argv)
@@ -406,6 +407,11 @@ def main(argv: list[str] | None = None) -> None:
     result["shipped"] = shipped_info(args.model)
     result["tokens"] = token_stats(args.model, workload)
     rows = plan(args, cfg, result)
+    if args.prepare_only:
+        for row in rows:
+            print(f"{row.key:32} {row.role:16} {row.skip or row.folder}")
+        print(f"prepared in {result['prepare_s'] / 60:.1f} min; notes: {result['notes']}")
+        return
     started = time.monotonic()  # the budget counts measurements, not the (cached) exports
     result["pipeline"] = baseline(workload, cfg)
     base_rate = result["pipeline"]["notes_per_s"]

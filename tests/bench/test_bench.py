@@ -180,3 +180,22 @@ def test_student_vs_teacher_compares_the_shipped_precision_per_panel_slice(tmp_p
     result["student_vs_teacher"] = [cmp]
     quality = next(t for t in analysis.targets(result) if t["target"].startswith("student vs teacher"))
     assert quality["met"] is False and "slice -0.050" in quality["value"]
+
+
+def _fake_checkpoint(folder, layers: int):
+    folder.mkdir()
+    (folder / "config.json").write_text(f'{{"num_hidden_layers": {layers}}}')
+    (folder / "model.safetensors").write_bytes(b"")
+    return folder
+
+
+def test_sources_pair_the_shipped_folder_with_its_checkpoint_and_drop_repeated_depths(tiny_model, tmp_path):
+    deep = _fake_checkpoint(tmp_path / "teacher", 12)
+    own = _fake_checkpoint(tmp_path / "student", 0)  # the tiny folder records 0 layers
+    sources, notes = variants.find_sources(
+        tiny_model, [("teacher", tmp_path / "no-folder", deep), ("student", None, own), ("other", None, None)]
+    )
+    found = [(s.role, s.layers, s.checkpoint) for s in sources]
+    assert found == [("shipped (0L)", 0, own), ("teacher (12L)", 12, deep)]
+    assert sources[0].shipped and sources[0].folder == tiny_model and sources[1].folder is None
+    assert len(notes) == 1 and notes[0].startswith("other: no model folder nor checkpoint")

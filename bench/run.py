@@ -81,7 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prepare-only", action="store_true", help="export the rows' folders into bench/work and stop")
     p.add_argument("--update-readme", action="store_true", help="rewrite bench/README.md's results block")
     p.add_argument("--render", type=Path, help="print the tables of a results JSON (with --update-readme, write them)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("model", "runs", "teacher", "teacher_checkpoint", "student", "student_checkpoint", "shared"):
+        if getattr(args, name) is not None:  # the workers run in the checkout's root
+            setattr(args, name, getattr(args, name).resolve())
+    return args
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -384,6 +388,8 @@ def render_saved(args: argparse.Namespace) -> None:
     from table import render, update_readme
 
     saved = json.loads(args.render.read_text())
+    if "rows" not in saved:
+        sys.exit(f"bench: {args.render} predates the lever table (it has no 'rows'); rerun bench/run.py to get one")
     report = render(saved)
     print(report)
     if args.update_readme:

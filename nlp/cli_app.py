@@ -30,8 +30,8 @@ def _no_flag_metavar(params) -> None:
             param.metavar = ""
 
 
-class NotescoreCommand(TyperCommand):
-    """A command whose flags (``--help`` too) show no ``<bool>``."""
+class _HelpRules:
+    """Flags (``--help`` too) show no ``<bool>``: mixed into the command and the group."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -43,17 +43,12 @@ class NotescoreCommand(TyperCommand):
         return option
 
 
-class NotescoreGroup(TyperGroup):
+class NotescoreCommand(_HelpRules, TyperCommand):
+    """A command with the help rules of :class:`_HelpRules`."""
+
+
+class NotescoreGroup(_HelpRules, TyperGroup):
     """The command group, with the same help rules."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        _no_flag_metavar(self.params)
-
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        _no_flag_metavar([option] if option is not None else [])
-        return option
 
 
 app = typer.Typer(

@@ -43,26 +43,32 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
     )
 
 
+def _segments(parts: Sequence[tuple[str, int, str]], width: int) -> list[tuple[str, int, str, float, float, float]]:
+    """``(name, count, colour, x, w, share)`` of each non-empty part of a 100% bar ``width`` wide."""
+    total = sum(n for _, n, _ in parts)
+    out, x = [], 0.0
+    for name, count, colour in parts:
+        if total and count:
+            w = width * count / total
+            out.append((name, count, colour, x, w, count / total))
+            x += w
+    return out
+
+
 def share_bar(parts: Sequence[tuple[str, int, str]], width: int = 1080, height: int = 40) -> str:
     """One bar split by share: ``(name, count, colour)`` parts, the name and share inside wide segments."""
-    total = sum(n for _, n, _ in parts)
     body = [f'<rect x="0" y="0" width="{width}" height="{height}" rx="6" fill="#edf0f4"/>']
-    x = 0.0
-    for name, count, colour in parts:
-        if not total or not count:
-            continue
-        w = width * count / total
+    for name, count, colour, x, w, share in _segments(parts, width):
         body.append(
             f'<rect x="{x:.2f}" y="0" width="{w:.2f}" height="{height}" fill="{colour}">'
-            f"<title>{escape(name)}: {count:,} ({count / total:.1%})</title></rect>"
+            f"<title>{escape(name)}: {count:,} ({share:.1%})</title></rect>"
         )
-        text = f"{name} {count / total:.1%}"
+        text = f"{name} {share:.1%}"
         if w > 9 * len(text):
             body.append(
                 f'<text x="{x + 10:.2f}" y="{height / 2 + 5:.1f}" fill="#fff" font-size="14" '
                 f'font-weight="600">{escape(text)}</text>'
             )
-        x += w
     return _svg(width, height, body, "label shares")
 
 
@@ -169,18 +175,12 @@ def line_chart(
 
 def mini_bar(parts: Sequence[tuple[str, int, str]], width: int = 160, height: int = 12) -> str:
     """A small 100% bar for a table cell: ``(name, count, colour)`` parts."""
-    total = sum(n for _, n, _ in parts)
     body = [f'<rect width="{width}" height="{height}" rx="2" fill="#edf0f4"/>']
-    x = 0.0
-    for name, count, colour in parts:
-        if not total or not count:
-            continue
-        w = width * count / total
+    for name, count, colour, x, w, _ in _segments(parts, width):
         body.append(
             f'<rect x="{x:.2f}" width="{w:.2f}" height="{height}" fill="{colour}">'
             f"<title>{escape(name)}: {count:,}</title></rect>"
         )
-        x += w
     return _svg(width, height, body, "labels")
 
 

@@ -85,6 +85,24 @@ def _training():
     return impl
 
 
+def _check_train_options(data, add, notes, no_real, dev, config) -> None:
+    """Refuse option combinations ``train`` cannot honour (DATA vs --add and what goes with each)."""
+    if add and data:
+        raise typer.BadParameter(
+            "--add retrains the shipped recipe plus reviewed rows; DATA trains on your files alone. Give one: "
+            "to add rows to your own data, list them as DATA",
+            param_hint="--add",
+        )
+    if not add and not data:
+        raise typer.BadParameter("give labelled files to train on, or --add REVIEWED to retrain the shipped recipe",
+                                 param_hint="DATA")  # fmt: skip
+    if not add and (notes or no_real):
+        raise typer.BadParameter("--notes and --no-real go with --add", param_hint="--notes")
+    if add and (dev or config is not None):
+        raise typer.BadParameter("--dev and --config do not go with --add (the recipe has its own dev split; use "
+                                 "--set key=value)", param_hint="--add")  # fmt: skip
+
+
 @app.command(cls=NotescoreCommand, context_settings={"allow_extra_args": False})
 def train(
     data: Annotated[
@@ -138,20 +156,7 @@ def train(
 
     With --add: retrain the shipped recipe plus reviewed rows, the loop a team runs weekly.
     """
-    if add and data:
-        raise typer.BadParameter(
-            "--add retrains the shipped recipe plus reviewed rows; DATA trains on your files alone. Give one: "
-            "to add rows to your own data, list them as DATA",
-            param_hint="--add",
-        )
-    if not add and not data:
-        raise typer.BadParameter("give labelled files to train on, or --add REVIEWED to retrain the shipped recipe",
-                                 param_hint="DATA")  # fmt: skip
-    if not add and (notes or no_real):
-        raise typer.BadParameter("--notes and --no-real go with --add", param_hint="--notes")
-    if add and (dev or config is not None):
-        raise typer.BadParameter("--dev and --config do not go with --add (the recipe has its own dev split; use "
-                                 "--set key=value)", param_hint="--add")  # fmt: skip
+    _check_train_options(data, add, notes, no_real, dev, config)
     impl = _training()
     overrides = dict(
         epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,

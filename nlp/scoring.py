@@ -10,6 +10,7 @@ output or the errors file and move both into place at the end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -345,7 +346,8 @@ def score_file(
     try:
         results = score_records(rows, classifier, opts.text_field, opts.title_field, prefix=opts.prefix,
                                 explain=opts.explain, review=review)  # fmt: skip
-        _drain(results, writers, summary, opts.strict, on_progress)
+        with contextlib.closing(results):  # a job stopped early stops its side thread at once
+            _drain(results, writers, summary, opts.strict, on_progress)
         if review is not None:
             summary.review_entries = review.write(plan.review, no_clobber=opts.no_clobber)
             summary.review_path, summary.review_candidates = plan.review, review.queued

@@ -198,8 +198,27 @@ def test_a_stopped_job_leaves_no_side_thread_running(ngram_classifier):
 
     from nlp.scoring import score_records
 
+    def side_threads():
+        return {t for t in threading.enumerate() if t.name.startswith("notescore-side")}
+
+    before = side_threads()
     rows = [(i, {"text": f"戳链接 note {i}"}) for i in range(1, 500)]
     results = score_records(iter(rows), ngram_classifier)
     next(results)
+    assert side_threads() - before
     results.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("notescore-side")]
+    assert not side_threads() - before
+
+
+def test_a_job_stopped_by_a_bad_row_leaves_no_side_thread_running(ngram_classifier, tmp_path):
+    import threading
+
+    from nlp.scoring import StrictModeError, score_file
+
+    before = set(threading.enumerate())
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"note {i}"}) + "\n" for i in range(100)) + "{bad\n", encoding="utf-8")
+    with pytest.raises(StrictModeError) as caught:  # its traceback keeps the job's frames alive
+        score_file(src, tmp_path / "out.jsonl", ngram_classifier, strict=True)
+    assert not {t for t in set(threading.enumerate()) - before if t.name.startswith("notescore-side")}
+    assert caught.value.line == 101

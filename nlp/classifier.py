@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from nlp.backends import load_backend
 from nlp.batching import length_batches
-from nlp.encoding import NoteEncoder, compose_text, has_visible_text
+from nlp.encoding import NoteEncoder, clean_text, compose_text, has_visible_text
 from nlp.errors import ModelFormatError, RecordError
 from nlp.evidence import Evidence
 from nlp.keywords import DEFAULT_TOP_K, KeywordExtractor, default_extractor
@@ -23,6 +25,9 @@ from nlp.probability import blend, calibrate, decide, log_softmax
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "notescore-base"
+# Notes per job of the work beside the transformer (n-gram model, keywords) when it runs on an
+# executor: small enough that a stopped job waits little for the one in flight.
+_SIDE_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -188,12 +193,14 @@ class NoteClassifier:
             raise ValueError(f"batch_size must be at least 1; found {batch_size}")
         folder = Path(path) if path is not None else default_model_dir()
         spec = read_model_spec(folder)
+        extractor = default_extractor() if keywords else None
+        if extractor is not None:  # jieba's dictionary loads while the graph does and the first notes run
+            extractor.load_in_background()
         runner = load_backend(backend, folder / spec.model_file, threads)
         check_graph_labels(folder / spec.model_file, spec, runner)
         normalization = folder / spec.normalization_file if spec.normalization_file else None
         encoder = NoteEncoder(folder / spec.tokenizer_file, spec.truncation, spec.special_tokens, normalization)
         ngram = NgramModel.load(folder / spec.ngram.file, len(spec.labels)) if spec.ngram else None
-        extractor = default_extractor() if keywords else None
         log.info("loaded %s (%s, %d labels, max_length %d)", folder, spec.name, len(spec.labels),
                  spec.truncation.max_length)  # fmt: skip
         return cls(folder, spec, runner, encoder, extractor, batch_size, ngram, thresholds)
@@ -244,29 +251,49 @@ class NoteClassifier:
         return self.predict_batch(texts, titles, explain)[0]
 
     def predict_batch(
-        self, texts: list[str], titles: list[str | None], explain: bool = False
+        self, texts: list[str], titles: list[str | None], explain: bool = False, *, executor: Executor | None = None
     ) -> tuple[list[Prediction], ModelOutputs]:
         """Classify a list of notes and return the model's outputs too (for :mod:`nlp.review`).
+
+        Args:
+            texts: the note bodies.
+            titles: their titles (None: no title).
+            explain: also find each label's evidence (see :meth:`predict`).
+            executor: where the work beside the transformer (the n-gram model and keyword
+                extraction, pure Python) runs while this thread waits on the transformer, which
+                releases the GIL; None: all in this thread. The results are the same either way.
 
         Raises:
             RecordError: an item is not a non-empty string (its index is named).
         """
-        for index, (text, title) in enumerate(zip(texts, titles, strict=True)):
-            if not isinstance(text, str):
-                raise RecordError(index, f"expected a str; found {type(text).__name__}", unit="item")
-            if title is not None and not isinstance(title, str):
-                raise RecordError(index, f"title must be a str; found {type(title).__name__}", unit="item")
-            if not has_visible_text(text) and not has_visible_text(title or ""):
-                invisible = " (it holds only invisible characters)" if text.strip() else ""
-                raise RecordError(index, f"the note is empty{invisible}", unit="item")
-        outputs = self.outputs([compose_text(t, ti) for t, ti in zip(texts, titles, strict=True)])
+        check_notes(texts, titles)
+        cleaned = [clean_text(compose_text(t, ti)) for t, ti in zip(texts, titles, strict=True)]
+        side = self._side_jobs(cleaned, texts, titles, executor)
+        ids = self.encoder.token_ids_of_clean(cleaned)
+        transformer = self.transformer_logits_of_ids(ids)
+        ngram, keywords = _side_results(side)
+        outputs = ModelOutputs(ids, transformer, ngram, self.combine(transformer, ngram))
         evidence = self.explainer.explain(texts, titles, outputs) if explain and texts else [()] * len(texts)
         out = []
-        for text, title, p, ev in zip(texts, titles, outputs.probs, evidence, strict=True):
-            keywords = self._keywords.extract(text, title, DEFAULT_TOP_K) if self._keywords else []
+        for p, kw, ev in zip(outputs.probs, keywords, evidence, strict=True):
             scores = {label: float(v) for label, v in zip(self.labels, p, strict=True)}
-            out.append(Prediction(decide(p, self.labels, self.thresholds), scores, keywords, tuple(ev)))
+            out.append(Prediction(decide(p, self.labels, self.thresholds), scores, kw, tuple(ev)))
         return out, outputs
+
+    def _side_jobs(self, cleaned: list[str], texts: list[str], titles: list[str | None], executor: Executor | None):
+        """The n-gram logits and the keywords of a batch, in chunks (on ``executor`` when given)."""
+        jobs = []
+        for start in range(0, max(len(texts), 1), _SIDE_CHUNK):
+            stop = start + _SIDE_CHUNK
+            job = partial(self._side, cleaned[start:stop], texts[start:stop], titles[start:stop])
+            jobs.append(executor.submit(job) if executor is not None else job)
+        return jobs
+
+    def _side(self, cleaned: list[str], texts: list[str], titles: list[str | None]):
+        ngram = self._ngram.logits_of_clean(cleaned) if self._ngram is not None else None
+        extract = self._keywords.extract if self._keywords else None
+        keywords = [extract(t, ti, DEFAULT_TOP_K) if extract else [] for t, ti in zip(texts, titles, strict=True)]
+        return ngram, keywords
 
     @property
     def explainer(self):
@@ -290,9 +317,10 @@ class NoteClassifier:
 
     def outputs(self, texts: list[str]) -> ModelOutputs:
         """Run the model on composed texts: token ids, each part's output, calibrated probabilities."""
-        ids = self.encoder.token_ids(texts)
+        cleaned = [clean_text(t) for t in texts]  # once, for the tokenizer and the n-gram model alike
+        ids = self.encoder.token_ids_of_clean(cleaned)
         transformer = self.transformer_logits_of_ids(ids)
-        ngram = self.ngram_logits(texts) if self._ngram is not None else None
+        ngram = self._ngram.logits_of_clean(cleaned) if self._ngram is not None else None
         return ModelOutputs(ids, transformer, ngram, self.combine(transformer, ngram))
 
     def combine(self, transformer: np.ndarray, ngram: np.ndarray | None) -> np.ndarray:
@@ -343,6 +371,31 @@ class NoteClassifier:
         """Run the model on token id lists (one padded batch)."""
         batch = self.encoder.pad(rows)
         return self.backend.run(batch.input_ids, batch.attention_mask)
+
+
+def check_notes(texts: list[str], titles: list[str | None]) -> None:
+    """Refuse a batch holding a body that is not a string, a title that is not a string or None,
+    or a note with no visible text.
+
+    Raises:
+        RecordError: naming the item's index.
+    """
+    for index, (text, title) in enumerate(zip(texts, titles, strict=True)):
+        if not isinstance(text, str):
+            raise RecordError(index, f"expected a str; found {type(text).__name__}", unit="item")
+        if title is not None and not isinstance(title, str):
+            raise RecordError(index, f"title must be a str; found {type(title).__name__}", unit="item")
+        if not has_visible_text(text) and not has_visible_text(title or ""):
+            invisible = " (it holds only invisible characters)" if text.strip() else ""
+            raise RecordError(index, f"the note is empty{invisible}", unit="item")
+
+
+def _side_results(jobs) -> tuple[np.ndarray | None, list[list[str]]]:
+    """Gather :meth:`NoteClassifier._side_jobs` in order: one n-gram array, one keyword list."""
+    parts = [job.result() if isinstance(job, Future) else job() for job in jobs]
+    ngrams = [n for n, _ in parts if n is not None]
+    ngram = np.concatenate(ngrams) if ngrams else None
+    return ngram, [kw for _, kws in parts for kw in kws]
 
 
 def check_thresholds(thresholds: dict[str, float] | None, labels: tuple[str, ...]) -> dict[str, float]:

@@ -7,6 +7,7 @@ the model sees both instead of only the first ``max_length`` tokens.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -25,6 +26,22 @@ _CHARS_PER_TOKEN_BUDGET = 8
 
 _SPACES = re.compile(r"[^\S\n]+")
 _LINE_BREAKS = re.compile(r" ?\n[\s]*")
+# Where format characters (Unicode category Cf) are, up to Unicode 15.1, with room to spare: the
+# pattern of clean_text keeps those the running Python's unicodedata calls Cf.
+# tests/nlp/test_fastpath.py checks, against a scan of every code point, that none lies outside.
+_CF_RANGES = (
+    (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
+    (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+    (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+)  # fmt: skip
+
+
+@functools.cache
+def format_characters() -> re.Pattern[str]:
+    """A pattern matching one format character (category Cf), built on first use."""
+    chars = (chr(c) for start, end in _CF_RANGES for c in range(start, end + 1))
+    return re.compile("[" + "".join(re.escape(c) for c in chars if unicodedata.category(c) == "Cf") + "]")
 
 
 def clean_text(text: str) -> str:
@@ -50,7 +67,7 @@ def clean_text(text: str) -> str:
     """
     if not text.isascii():
         # Format characters go first, so that NFKC composes what they held apart (e + ZWJ + ◌́ → é).
-        text = unicodedata.normalize("NFKC", "".join(c for c in text if unicodedata.category(c) != "Cf"))
+        text = unicodedata.normalize("NFKC", format_characters().sub("", text))
     text = _SPACES.sub(" ", text)
     return _LINE_BREAKS.sub("\n", text).strip()
 
@@ -170,7 +187,10 @@ class NoteEncoder:
     def normalize(self, text: str) -> str:
         """Clean the text (:func:`clean_text`), apply the model's codepoint map (if any)
         and clip very long texts."""
-        text = clean_text(text)
+        return self._fit(clean_text(text))
+
+    def _fit(self, text: str) -> str:
+        """The model's codepoint map and the clipping of :meth:`normalize`, on a cleaned text."""
         if self._table is not None:
             text = text.translate(self._table)
         limit = self.max_length * _CHARS_PER_TOKEN_BUDGET
@@ -180,7 +200,12 @@ class NoteEncoder:
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Encode composed texts to truncated id lists with ``<s>`` and ``</s>``."""
-        encodings = self.tokenizer.encode_batch([self.normalize(t) for t in texts], add_special_tokens=False)
+        return self.token_ids_of_clean([clean_text(t) for t in texts])
+
+    def token_ids_of_clean(self, cleaned: list[str]) -> list[list[int]]:
+        """:meth:`token_ids` of texts already passed through :func:`clean_text` (each text is cleaned once
+        when the n-gram model reads it too)."""
+        encodings = self.tokenizer.encode_batch([self._fit(t) for t in cleaned], add_special_tokens=False)
         budget = self.max_length - 2
         fraction = self.truncation.head_fraction
         return [[self.bos_id, *head_tail(e.ids, budget, fraction), self.eos_id] for e in encodings]

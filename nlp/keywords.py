@@ -131,6 +131,21 @@ class KeywordExtractor:
             self._en_term_set = set(lex.en_terms)
             self._ready = True
 
+    def load_in_background(self) -> None:
+        """Start loading jieba's dictionary and the lexicon in a daemon thread; return at once.
+
+        The first :meth:`extract` waits for it (or loads them itself, raising what loading
+        raises, when the background load failed).
+        """
+        if not self._ready:
+            threading.Thread(target=self._load_quietly, name="notescore-keywords-load", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load()
+        except Exception:  # the first extract() loads again and raises it where it can be handled
+            log.debug("loading the keyword lexicon in the background failed", exc_info=True)
+
     def extract(self, text: str, title: str | None = None, top_k: int = DEFAULT_TOP_K) -> list[str]:
         """Return up to ``top_k`` keywords, hashtags first, then by score.
 
@@ -286,11 +301,16 @@ def _jieba_tokenizer(jieba):
 
 
 def _load_jieba_idf() -> tuple[dict[str, float], float]:
-    """jieba's idf table (shipped inside the jieba package) and its median."""
+    """jieba's idf table (shipped inside the jieba package) and its median.
+
+    The file is found through the ``jieba`` package itself: naming ``jieba.analyse``
+    would import it, and with it ``jieba.posseg`` and a second idf table of its own
+    (most of a second of start-up, for nothing).
+    """
     try:
         from importlib.resources import files
 
-        raw = files("jieba.analyse").joinpath("idf.txt").read_text(encoding="utf-8")
+        raw = files("jieba").joinpath("analyse", "idf.txt").read_text(encoding="utf-8")
     except (OSError, ModuleNotFoundError):
         return {}, 10.0
     idf: dict[str, float] = {}

@@ -32,18 +32,23 @@ def ngram_terms(text: str) -> list[str]:
         >>> ngram_terms("Link in bio 戳链接")[:4]
         ['w:link', 'w:in', 'w:bio', 'w:link in']
     """
-    text = clean_text(text).lower()
-    words: list[str] = []
+    return _terms(clean_text(text).lower())
+
+
+def _terms(lowered: str) -> list[str]:
+    """:func:`ngram_terms` of a text already cleaned and lower-cased."""
+    words: list[str | None] = []  # None: a CJK run, which breaks word bigrams
     terms: list[str] = []
-    for token in _WORD.findall(text):
+    for token in _WORD.findall(lowered):
         if _CJK.match(token):
-            for n in (1, 2, 3):
-                terms.extend("c:" + token[i : i + n] for i in range(len(token) - n + 1))
-            words.append("<cjk>")
+            terms.extend(["c:" + ch for ch in token])
+            terms.extend(["c:" + token[i : i + 2] for i in range(len(token) - 1)])
+            terms.extend(["c:" + token[i : i + 3] for i in range(len(token) - 2)])
+            words.append(None)
         else:
             words.append(token)
-    terms.extend("w:" + w for w in words if w != "<cjk>")
-    terms.extend(f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False) if "<cjk>" not in (a, b))
+    terms.extend(["w:" + w for w in words if w is not None])
+    terms.extend([f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False) if a is not None and b is not None])
     return terms
 
 
@@ -53,11 +58,17 @@ def bucket_of(term: str, buckets: int) -> int:
 
 
 def hash_counts(text: str, buckets: int) -> dict[int, int]:
-    """Bucket → count for one text."""
+    """Bucket → count for one text, buckets in the order their first term appears."""
+    return _counts(ngram_terms(text), buckets)
+
+
+def _counts(terms: list[str], buckets: int) -> dict[int, int]:
+    crc = zlib.crc32
     counts: dict[int, int] = {}
-    for term in ngram_terms(text):
-        h = bucket_of(term, buckets)
-        counts[h] = counts.get(h, 0) + 1
+    get = counts.get
+    for term in terms:  # bucket_of, inlined: this loop runs for every term of every note
+        h = crc(term.encode("utf-8")) % buckets
+        counts[h] = get(h, 0) + 1
     return counts
 
 
@@ -135,9 +146,13 @@ class NgramModel:
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """Logits [len(texts), n_labels]."""
-        out = np.tile(self.bias, (len(texts), 1))
-        for row, text in enumerate(texts):
-            counts = hash_counts(text, self.buckets)
+        return self.logits_of_clean([clean_text(t) for t in texts])
+
+    def logits_of_clean(self, cleaned: list[str]) -> np.ndarray:
+        """:meth:`logits` of texts already passed through :func:`~nlp.encoding.clean_text`."""
+        out = np.tile(self.bias, (len(cleaned), 1))
+        for row, text in enumerate(cleaned):
+            counts = _counts(_terms(text.lower()), self.buckets)
             if not counts:
                 continue
             idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))

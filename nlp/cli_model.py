@@ -53,17 +53,38 @@ def _describe(folder: Path, spec) -> str:
     if spec.provenance.sources:
         lines += ["", f"{'training data':<44}{'rows':>8}  licence"]
         lines += [f"  {s.name[:42]:<42}{s.rows:>8,}  {s.license}" for s in spec.provenance.sources]
-    headline = ("n", "accuracy", "macro_f1", "allowed_accuracy", "keyword_f1")
-    if spec.metrics:
+    return "\n".join(lines + _metric_lines(spec.metrics or {}))
+
+
+_HEADLINE = ("n", "accuracy", "macro_f1", "allowed_accuracy", "keyword_f1")
+
+
+def _metric_lines(metrics: dict) -> list[str]:
+    """Headline metrics, the real-text panel and the faithfulness check, as aligned text."""
+    lines = []
+    scored = {k: m for k, m in metrics.items() if isinstance(m, dict) and any(h in m for h in _HEADLINE[1:])}
+    if scored:
         lines += [
             "",
             f"{'metrics':<48}" + "".join(f"{h:>10}" for h in ("n", "accuracy", "macro-F1", "allowed", "kw F1")),
         ]
-        for name, m in spec.metrics.items():
-            cells = [m.get(h) if isinstance(m, dict) else None for h in headline]
+        for name, m in scored.items():
+            cells = [m.get(h) for h in _HEADLINE]
             shown = [f"{c:>10,}" if isinstance(c, int) else f"{c:>10.3f}" if isinstance(c, float) else f"{'–':>10}"
                      for c in cells]  # fmt: skip
             lines.append(f"  {name[:46]:<46}" + "".join(shown))
+    panel = metrics.get("panel")
+    if isinstance(panel, dict) and panel:
+        lines += ["", f"{'real-text panel (never trained on)':<48}{'n':>10}{'expected':>10}  target"]
+        for name, row in panel.items():
+            mark = {True: "met", False: "missed"}.get(row.get("passed"), "–")
+            lines.append(f"  {name[:46]:<46}{row.get('n', 0):>10,}{row.get('expected_rate', 0):>10.3f}  {mark}")
+    faithful = metrics.get("faithfulness")
+    if isinstance(faithful, dict) and "evidence_lowers" in faithful:
+        lines += ["", f"--explain faithfulness: deleting the evidence lowers the label in "
+                      f"{faithful['evidence_lowers']:.1%} of {faithful.get('n', 0):,} test notes, random words in "
+                      f"{faithful.get('random_lowers', 0):.1%}"]  # fmt: skip
+    return lines
     return "\n".join(lines)
 
 

@@ -99,3 +99,15 @@ def test_scores_do_not_depend_on_the_batch(backend):
     one_by_one = alone.predict_proba(texts)
     assert np.abs(in_order - reversed_order).max() <= 1e-3
     assert np.abs(in_order - one_by_one).max() <= 1e-3
+
+
+def test_info_shows_the_panel_and_the_faithfulness_check():
+    from typer.testing import CliRunner
+
+    from nlp.cli import app
+
+    result = CliRunner().invoke(app, ["info", str(MODEL)])
+    assert result.exit_code == 0, result.output
+    assert "real-text panel" in result.output and "Weibo non-rumours" in result.output
+    assert "--explain faithfulness" in result.output
+    assert "  export " not in result.output  # sections without a headline metric are not shown as empty rows

@@ -157,6 +157,14 @@ def build_base(folder: Path, family: str = "bert", layers: int = 2, seed: int = 
     return folder
 
 
+def copy_with_ngram(model: Path, folder: Path, cues: dict[str, list[str]], weight: float = 1.0) -> Path:
+    """Copy the model folder ``model`` to ``folder`` and give the copy the cue-only n-gram part of :func:`add_ngram`."""
+    import shutil
+
+    shutil.copytree(model, folder)
+    return add_ngram(folder, cues, weight=weight)
+
+
 def add_ngram(folder: Path, cues: dict[str, list[str]], weight: float = 1.0, buckets: int = 4096) -> Path:
     """Give a model folder an n-gram part whose only non-zero weights are the planted cues' terms.
 

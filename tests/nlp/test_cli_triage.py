@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from nlp.cli import app
 from tests.nlp.test_cli import NOTES, check_contract, write_jsonl
-from tests.tiny_model import add_ngram
+from tests.tiny_model import copy_with_ngram
 
 runner = CliRunner()
 CUES = {"sponsored": ["戳链接", "link in bio", "code"], "possibly_false": ["医生都不会告诉你", "7天白两个度"]}
@@ -21,8 +20,7 @@ CUES = {"sponsored": ["戳链接", "link in bio", "code"], "possibly_false": ["�
 @pytest.fixture(scope="module")
 def cue_model(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("cli") / "m"
-    shutil.copytree(tiny_model, folder)
-    add_ngram(folder, CUES, weight=0.7)
+    copy_with_ngram(tiny_model, folder, CUES, weight=0.7)
     return folder
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from nlp import ModelFormatError, NoteClassifier
 from nlp.compare import compare_files, compare_notes, format_comparison
 from nlp.records import labelled_note
-from tests.tiny_model import LABELS, add_ngram
+from tests.tiny_model import LABELS, copy_with_ngram
 
 
 @pytest.fixture(scope="module")
 def cue_model(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("cmp") / "m"
-    shutil.copytree(tiny_model, folder)
-    add_ngram(folder, {"sponsored": ["戳链接"], "possibly_false": ["根治"], "genuine": ["用了三个月"]})
+    copy_with_ngram(
+        tiny_model, folder, {"sponsored": ["戳链接"], "possibly_false": ["根治"], "genuine": ["用了三个月"]}
+    )
     return NoteClassifier.load(folder, keywords=False)
 
 

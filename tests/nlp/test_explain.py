@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,7 @@ from nlp.cues import CueLexicon
 from nlp.encoding import compose_text
 from nlp.explain import MIN_PROB, MIN_WEIGHT, delete, normalize_with_offsets
 from nlp.ngram import NgramModel
-from tests.tiny_model import add_ngram
+from tests.tiny_model import copy_with_ngram
 
 CUES = {"sponsored": ["戳链接", "私信我", "link in bio"], "possibly_false": ["根治", "guaranteed"]}
 NOTES = [
@@ -27,8 +25,7 @@ NOTES = [
 def cue_model(tmp_path_factory, tiny_model):
     """The tiny model with an n-gram part (blend weight 1) that knows only the planted cues."""
     folder = tmp_path_factory.mktemp("cue") / "m"
-    shutil.copytree(tiny_model, folder)
-    add_ngram(folder, CUES)
+    copy_with_ngram(tiny_model, folder, CUES)
     return NoteClassifier.load(folder, threads=1, batch_size=4, keywords=False)
 
 

@@ -9,7 +9,6 @@ n-gram model and keywords run on a second thread beside the transformer.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import unicodedata
@@ -25,7 +24,7 @@ from nlp.encoding import clean_text, compose_text, format_characters
 from nlp.keywords import KeywordExtractor
 from nlp.ngram import NgramModel, hash_counts, ngram_terms
 from nlp.records import pick_text
-from tests.tiny_model import add_ngram
+from tests.tiny_model import copy_with_ngram
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
@@ -166,8 +165,9 @@ def test_the_idf_table_loads_without_jieba_analyse():
 @pytest.fixture(scope="module")
 def ngram_classifier(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("fastpath") / "m"
-    shutil.copytree(tiny_model, folder)
-    add_ngram(folder, {"sponsored": ["戳链接", "link in bio"], "possibly_false": ["根治"]}, weight=0.5)
+    copy_with_ngram(
+        tiny_model, folder, {"sponsored": ["戳链接", "link in bio"], "possibly_false": ["根治"]}, weight=0.5
+    )
     return NoteClassifier.load(folder, threads=1, batch_size=4)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 
 import pytest
 
@@ -22,7 +21,7 @@ from nlp.review import (
     script_share,
     text_units,
 )
-from tests.tiny_model import add_ngram
+from tests.tiny_model import copy_with_ngram
 
 CUES = {"sponsored": ["戳链接", "私信我", "link in bio"], "possibly_false": ["根治", "guaranteed"]}
 
@@ -30,8 +29,7 @@ CUES = {"sponsored": ["戳链接", "私信我", "link in bio"], "possibly_false"
 @pytest.fixture(scope="module")
 def cue_model(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("review") / "m"
-    shutil.copytree(tiny_model, folder)
-    add_ngram(folder, CUES, weight=0.5)
+    copy_with_ngram(tiny_model, folder, CUES, weight=0.5)
     return NoteClassifier.load(folder, threads=1, batch_size=8, keywords=False)
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-import shutil
 
 import pytest
 
 from nlp import NoteClassifier
 from nlp.keywords import default_extractor
 from nlp.records import labelled_note
-from tests.tiny_model import LABELS, add_ngram
+from tests.tiny_model import LABELS, copy_with_ngram
 from training.faithfulness import delete_spans, faithfulness, format_faithfulness, random_words, without
 
 CUES = {"sponsored": ["戳链接", "私信我"], "possibly_false": ["根治", "guaranteed"], "genuine": ["用了三个月"]}
@@ -19,8 +18,7 @@ CUES = {"sponsored": ["戳链接", "私信我"], "possibly_false": ["根治", "g
 @pytest.fixture(scope="module")
 def cue_model(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("faith") / "m"
-    shutil.copytree(tiny_model, folder)
-    add_ngram(folder, CUES)
+    copy_with_ngram(tiny_model, folder, CUES)
     return NoteClassifier.load(folder, keywords=False)
 
 

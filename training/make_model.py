@@ -294,12 +294,11 @@ def export_and_evaluate(checkpoint: Path, folder: Path, name: str, dev_notes: li
                         shared: Path | None, recipe: Recipe, faithful: bool = True) -> dict[str, Any]:  # fmt: skip
     """Export (static int8) into ``folder``, fit the calibration on dev, evaluate (test split, panel)."""
     from nlp import NoteClassifier
+    from nlp.model_folder import LABELS
     from training.calibration import fit_folder
     from training.export import export_model
 
     shutil.rmtree(folder, ignore_errors=True)
-    from nlp.model_folder import LABELS
-
     heldout = [n.text for n in own_notes("test", LABELS, recipe.notes)]
     export_model(checkpoint, folder, heldout_texts=heldout, name=name, build_command=recipe.command,
                  calibration_texts=calibration_texts)  # fmt: skip
@@ -323,20 +322,22 @@ def ship_student_or_teacher(folder: Path, work: Path, config, data: tuple, share
         build_student(work / "checkpoint", student, config, train_notes, dev_notes, shared, recipe.student_layers)
     student_folder = work / "student-model"
     student_eval = export_and_evaluate(student, student_folder, folder.name.removesuffix(".partial"), dev_notes,
-                                       texts, shared, recipe)  # fmt: skip
+                                       texts, shared, recipe, faithful=False)  # fmt: skip
     bar = student_bar(teacher_eval, student_eval)
     log.info("student vs teacher: %s", bar)
-    teacher_summary = {k: v for k, v in teacher_eval.items() if k in ("notescore-notes test", "panel")}
     if bar["ships"]:
+        teacher_summary = {k: v for k, v in teacher_eval.items() if k in ("notescore-notes test", "panel")}
         shutil.rmtree(folder)
         shutil.move(str(student_folder), str(folder))
-        return {**student_eval, "student vs teacher": bar, "teacher": teacher_summary}
+        shipped = {**student_eval, "student vs teacher": bar, "teacher": teacher_summary}
+    else:
+        shipped = {**teacher_eval, "student vs teacher": bar}
     from nlp import NoteClassifier
     from training.faithfulness import faithfulness
 
-    test_notes = own_notes("test", config.labels, recipe.notes)
-    return {**teacher_eval, "student vs teacher": bar, "faithfulness": faithfulness(NoteClassifier.load(folder),
-                                                                                    test_notes)}  # fmt: skip
+    log.info("faithfulness of --explain on the test split")  # of the model that ships only
+    shipped["faithfulness"] = faithfulness(NoteClassifier.load(folder), own_notes("test", config.labels, recipe.notes))
+    return shipped
 
 
 def refresh_card(folder: Path) -> Path:

@@ -303,7 +303,7 @@ def quantise(fp32: Checked, work: Path, rows, encoder, labels, options: ExportOp
     _, variant, checked = best
     info = {"int8_method": options.int8, "int8_variant": variant, "int8_vs_fp32_agreement": tried[variant]["agreement"],
             "int8_vs_fp32_max_abs_dprob": tried[variant]["max_abs_dprob"], "int8_tried": tried,
-            "int8_calibration_rows": len(calibration) if options.int8 == "static" else 0}  # fmt: skip
+            "int8_calibration_rows": len(calibration)}  # fmt: skip
     return checked, info
 
 
@@ -500,7 +500,8 @@ def build_folder(model, meta: CheckpointMeta, ckpt: Path, work: Path, notes: Seq
     parity = {**check_fp32(fp32.probs, ref), "trim": trim_report, "n_dev": len(texts)}
     if options.quantize:
         pool = list(options.calibration_texts) or texts
-        calibration = enc.token_ids(random.Random(0).sample(pool, min(CALIBRATION_ROWS, len(pool))))
+        sample = random.Random(0).sample(pool, min(CALIBRATION_ROWS, len(pool))) if options.int8 == "static" else []
+        calibration = enc.token_ids(sample)  # only static int8 calibrates
         final, quant = quantise(fp32, work, rows, enc, labels, options, calibration)
         parity.update(quant)
     metrics = {"fp32": headline(notes, fp32.probs, labels), "torch_untrimmed": headline(notes, full_ref, labels)}

@@ -16,9 +16,9 @@ import numpy as np
 def hint_openvino(precision: str) -> None:
     """Make every OpenVINO compile in this process use ``INFERENCE_PRECISION_HINT=precision``.
 
-    ``NoteClassifier.load`` has no precision option (the library uses OpenVINO's
-    default, bf16 only where the CPU has AMX); the bench sets it to time the
-    f32 and bf16 rows on any CPU.
+    ``NoteClassifier.load`` has no precision option (the library asks for f32 in the
+    parts of the graph that are not int8); the bench sets it to time the f32 and bf16
+    rows on any CPU.
     """
     import openvino as ov
 

@@ -173,7 +173,7 @@ class NoteClassifier:
             threads: inference threads; all cores when None.
             batch_size: notes per inference batch.
             keywords: also extract keywords in :meth:`predict`.
-            backend: ``auto`` (OpenVINO when installed, else ONNX Runtime), ``onnxruntime``
+            backend: ``auto`` (ONNX Runtime; see :mod:`nlp.backends`), ``onnxruntime``
                 or ``openvino`` (see :mod:`nlp.backends`).
             thresholds: per-label decision thresholds, e.g. ``{"sponsored": 0.7}``:
                 a label with a threshold is chosen only when its (calibrated)

@@ -108,7 +108,8 @@ _HELP = {
     "csv_raw": "Write CSV/TSV cells as they are: no ' before =, +, -, @ (formula neutralisation off).",
     "batch_size": "Notes per inference batch.",
     "threads": "Inference threads (default: all cores).",
-    "backend": "Inference backend: auto (OpenVINO when installed, else ONNX Runtime), onnxruntime or openvino "
+    "backend": "Inference backend: auto (ONNX Runtime: the fastest batch-invariant one measured), onnxruntime "
+    "or openvino "
     "(pip install 'notescore[openvino]').",
     "quiet": "No progress bar or summary.",
     "explain": "Add the evidence of each label with probability >= 0.2: the spans whose deletion lowers it "

@@ -22,6 +22,7 @@ real-text panel (:mod:`training.panel`) evaluates the ``heldout`` half.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import random
@@ -34,6 +35,8 @@ from nlp.errors import NotescoreError
 from training.real_labels import sponsorship_marks
 
 NOT_GENUINE = ["sponsored", "possibly_false"]
+# Our own judgements of some corpus rows, keyed by :func:`text_key` (no third-party text is stored).
+AUDITS = Path(__file__).resolve().parents[1] / "data" / "audits"
 
 
 def split_of(text: str) -> str:
@@ -135,6 +138,34 @@ def game_chat_ads_zh(root: Path) -> list[dict[str, Any]]:
     return out
 
 
+def text_key(text: str) -> str:
+    """The key of a row in ``data/audits``: the first 16 hex digits of the SHA-256 of its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def game_chat_audited(root: Path) -> list[dict[str, Any]]:
+    """Held-out game-chat lines the corpus calls "not an ad", judged again by us (``data/audits``).
+
+    Our judgement uses the corpus's own definition of an ad (trading currency, items or
+    accounts, cheats, paid services, 引流 to QQ/WeChat): ``ad`` → sponsored, ``chat`` →
+    genuine, ``unclear`` dropped. Each audited text is kept once.
+    """
+    judged = {}
+    for line in (AUDITS / "game_chat_not_ads.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        judged[row["sha256_16"]] = row["judgement"]
+    out = []
+    for record in game_chat_ads_zh(root):
+        if record is None or record["kind"] != "chat":
+            continue
+        judgement = judged.pop(text_key(record["text"]), None)
+        if judgement == "chat":
+            out.append({"text": record["text"], "label": "genuine", "kind": "audited chat"})
+        elif judgement == "ad":
+            out.append({"text": record["text"], "label": "sponsored", "kind": "audited ad"})
+    return out
+
+
 def sms_spam_uci(root: Path) -> list[dict[str, Any]]:
     """SMS: spam (ads and prize scams) → not genuine; ham → genuine; ham with marks dropped (conflict)."""
     out = []
@@ -197,6 +228,7 @@ CORPORA: dict[str, tuple[Callable[[Path], list[dict[str, Any]]], str]] = {
     "waimai_10k": (waimai_10k, "research use (no licence file)"),
     "game_chat_ads_zh": (game_chat_ads_zh, "no licence file"),
     "sms_spam_uci": (sms_spam_uci, "CC BY 4.0 (UCI)"),
+    "game_chat_ads_zh_audited": (game_chat_audited, "no licence file (our judgements: MIT)"),
     "covid_fakenews_constraint": (covid_fakenews_train, "research use (CONSTRAINT@AAAI-2021)"),
     "covid_fakenews_constraint_test": (covid_fakenews_test, "research use (CONSTRAINT@AAAI-2021)"),
     "op_spam_ott": (op_spam_ott, "CC BY-NC-SA 3.0"),

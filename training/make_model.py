@@ -39,6 +39,8 @@ TRAIN_SOURCES = {
     "covid_fakenews_constraint": 400,
     "game_chat_ads_zh": 300,
     "waimai_10k": 300,
+    "hrde_health_rumor_zh": 150,
+    "sms_spam_uci": 200,
 }
 SOURCE_WEIGHT = 1.0
 REAL_DEV_SHARE = 0.1
@@ -393,9 +395,9 @@ def main() -> None:
     parser.add_argument("--reuse-checkpoint", action="store_true", help="skip training when WORK/checkpoint exists")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override a setting key=value")
     parser.add_argument("--no-compare", action="store_true", help="skip the panel of the model being replaced")
-    parser.add_argument("--student-layers", type=int, default=STUDENT_LAYERS,
-                        help="distil a student with this many layers and ship it if it keeps the teacher's accuracy "
-                        "(0: ship the 12-layer teacher)")  # fmt: skip
+    parser.add_argument("--student-layers", type=int, default=0,
+                        help=f"also distil a student with this many layers (e.g. {STUDENT_LAYERS}) and ship it if it "
+                        "keeps the teacher's accuracy (default 0: ship the 12-layer teacher)")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # its quantiser logs every tensor at INFO

@@ -21,7 +21,14 @@ log = logging.getLogger("training")
 
 STUDENT_LAYERS = 4
 # Unlabelled real text for distillation, from each corpus's train half: rows per corpus (0 = the whole half).
-UNLABELLED = {"weibo_rumor_ced": 0, "covid_fakenews_constraint": 0, "game_chat_ads_zh": 6000, "waimai_10k": 3000}
+UNLABELLED = {
+    "weibo_rumor_ced": 0,
+    "covid_fakenews_constraint": 0,
+    "game_chat_ads_zh": 6000,
+    "waimai_10k": 3000,
+    "hrde_health_rumor_zh": 0,
+    "sms_spam_uci": 0,
+}
 STUDENT_SETTINGS = {"epochs": 2.0, "lr": 8e-5, "batch_size": 32, "distill_alpha": 0.7, "distill_temperature": 2.0}
 MAX_F1_DROP = 0.01
 MAX_PANEL_DROP = 0.02

@@ -190,7 +190,14 @@ def test_score_records_gives_what_predict_gives(ngram_classifier):
     rows = [json.loads(line) for line in (REPO / "data" / "notes" / "dev.jsonl").open(encoding="utf-8")][:300]
     scored = [item for _, item in score_records(enumerate(rows, 1), ngram_classifier)]
     expected = ngram_classifier.predict([r["text"] for r in rows], [r.get("title") for r in rows])
-    assert [s["notescore"] for s in scored] == [p.to_dict() for p in expected]
+    got, want = [s["notescore"] for s in scored], [p.to_dict() for p in expected]
+    # The same labels and keywords; scores to float rounding (the two paths batch the notes
+    # differently, and ONNX Runtime's int8 sums can differ in the last bits between batches).
+    assert [{k: v for k, v in g.items() if k != "scores"} for g in got] == [
+        {k: v for k, v in w.items() if k != "scores"} for w in want
+    ]
+    for g, w in zip(got, want, strict=True):
+        assert g["scores"] == pytest.approx(w["scores"], abs=1e-6)
 
 
 def test_a_stopped_job_leaves_no_side_thread_running(ngram_classifier):

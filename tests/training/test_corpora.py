@@ -44,3 +44,30 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusNotFoundError, match="not in"):
         load_corpus("sms_spam_uci", tmp_path)
     assert set(CORPORA) >= {"op_spam_ott", "weibo_rumor_ced"}
+
+
+def test_audited_game_chat_uses_our_judgements_and_stores_no_text(tmp_path, monkeypatch):
+    import json
+
+    from training import corpora
+
+    folder = tmp_path / "game_chat_ads_zh"
+    folder.mkdir()
+    lines = {"出售金币 要的加我": "ad", "今晚一起打副本吗": "chat", "12345": "unclear", "不在审核里的一句": None}
+    (folder / "train.txt").write_text("label\ttext\n" + "".join(f"0\t{t}\n" for t in lines) + "1\t卖号加q\n")
+    (folder / "validation.txt").write_text("label\ttext\n")
+    audits = tmp_path / "audits"
+    audits.mkdir()
+    rows = [{"sha256_16": corpora.text_key(t), "judgement": j} for t, j in lines.items() if j]
+    (audits / "game_chat_not_ads.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(corpora, "AUDITS", audits)
+    got = {r["text"]: (r["label"], r["kind"]) for r in load_corpus("game_chat_ads_zh_audited", tmp_path)}
+    assert got == {"出售金币 要的加我": ("sponsored", "audited ad"), "今晚一起打副本吗": ("genuine", "audited chat")}
+    assert "出售" not in (audits / "game_chat_not_ads.jsonl").read_text()
+
+
+@needs_data
+def test_the_shipped_audit_matches_the_corpus():
+    rows = load_corpus("game_chat_ads_zh_audited", ROOT)
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("audited chat") == 135 and kinds.count("audited ad") == 56

@@ -350,6 +350,6 @@ def test_backend_auto_and_unknown(exported, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
     assert choose_backend("auto") == "onnxruntime"
     monkeypatch.setattr(importlib.util, "find_spec", real)
-    assert choose_backend("auto") == ("openvino" if real("openvino") else "onnxruntime")
+    assert choose_backend("auto") == "onnxruntime"  # OpenVINO's fast default (bf16) is not batch-invariant
     with pytest.raises(ValueError, match="unknown backend"):
         choose_backend("tensorrt")

@@ -34,7 +34,7 @@ LIMITATIONS = """\
 - HRDE health texts and UCI SMS are now sampled for training (their `train` halves),
   so their panel rows measure transfer within a source, not to a new one. Before they
   were added, the model read calm, explanatory health rumours and English SMS spam as
-  `genuine` far too often (0.61 and 0.68 of them flagged): expect the same on a source
+  `genuine` far too often (0.60 and 0.69 of them flagged): expect the same on a source
   unlike anything here, and retrain with your own examples (`notescore train --add`).
   The corpora never trained on are the hotel reviews, the COVID test split and Ott et al.
 - The game-chat corpus's "not an ad" lines hold ads by its own definition (28% of a

@@ -343,7 +343,10 @@ def test_leftovers_of_killed_runs_are_removed_live_ones_kept(tmp_path, tiny_mode
 def test_sigterm_removes_temporary_files_and_exits_143(tmp_path, tiny_model, signum, code, name):
     out = tmp_path / "o.jsonl"
     cmd = [sys.executable, "-m", "nlp", "score", "-", "-o", str(out), "--model", str(tiny_model), "-q"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A shell starts background jobs with SIGINT ignored, and the child would inherit that:
+    # give it the default disposition, as an interactive user's terminal does.
+    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         proc.stdin.write(b'{"text": "a first note"}\n{"text": "and another"}\n')
         proc.stdin.flush()

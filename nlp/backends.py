@@ -10,7 +10,6 @@ f32, as it is here, it ran the shipped graph at 74 notes/s against ONNX Runtime'
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ import numpy as np
 
 from nlp.errors import ModelFormatError, require_extra
 from nlp.model_folder import ONNX_LABELS_KEY
-
-log = logging.getLogger(__name__)
 
 
 class OnnxRuntimeBackend:
@@ -195,19 +192,9 @@ def choose_backend(name: str = "auto") -> str:
 def load_backend(name: str, path: Path, threads: int | None) -> OnnxRuntimeBackend | OpenVinoBackend:
     """Create the named backend (or the one ``auto`` picks) for a graph.
 
-    ``auto`` falls back to ONNX Runtime, with a log line, when OpenVINO cannot read
-    the graph (dynamic int8 graphs use ONNX Runtime's own fused operators).
-
     Raises:
         ValueError: an unknown backend name.
         MissingDependencyError: the backend's package is not installed.
         ModelFormatError: the chosen backend cannot load the graph.
     """
-    chosen = choose_backend(name)
-    if name != "auto" or chosen == "onnxruntime":
-        return BACKENDS[chosen](path, threads)
-    try:
-        return OpenVinoBackend(path, threads)
-    except ModelFormatError as exc:
-        log.info("OpenVINO cannot run %s; using ONNX Runtime (%s)", path.name, str(exc).splitlines()[-1])
-        return OnnxRuntimeBackend(path, threads)
+    return BACKENDS[choose_backend(name)](path, threads)

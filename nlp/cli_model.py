@@ -85,7 +85,6 @@ def _metric_lines(metrics: dict) -> list[str]:
                       f"{faithful['evidence_lowers']:.1%} of {faithful.get('n', 0):,} test notes, random words in "
                       f"{faithful.get('random_lowers', 0):.1%}"]  # fmt: skip
     return lines
-    return "\n".join(lines)
 
 
 # What training, export and distillation import; checked before any of it is.
